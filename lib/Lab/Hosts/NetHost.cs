@@ -1,0 +1,249 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using static Tmds.Linux.LibC;
+
+namespace Lab.Hosts;
+
+/// <summary>
+/// A second "host" on this machine: a network namespace joined to this one by a veth pair. The namespace has its
+/// own interfaces, routes, sockets, sysctls (net.*) and counters, like another machine on a private wire.
+/// Addresses come from 198.18.0.0/15, the range RFC 2544 reserves for benchmark tests, one /24 per host:
+/// this side is 198.18.N.1, the namespace's side 198.18.N.2.
+/// Disposing deletes the namespace, which deletes the veth pair with it.
+/// </summary>
+public sealed class NetHost : IDisposable
+{
+    const string Prefix = "lab-";
+    static readonly object Gate = new();
+    static readonly List<NetHost> LiveHosts = new();
+
+    int _disposed;
+
+    /// <summary>The namespace's name, as `ip netns list` shows it (lab-NAME-PID-N).</summary>
+    public string Namespace { get; }
+    /// <summary>This side's end of the veth pair (in the namespace the lab runs in).</summary>
+    public string HostInterface { get; }
+    /// <summary>The namespace's end of the veth pair.</summary>
+    public string PeerInterface { get; }
+    /// <summary>This side's address on the wire (198.18.N.1).</summary>
+    public IPAddress HostAddress { get; }
+    /// <summary>The namespace's address on the wire (198.18.N.2): the other host's address.</summary>
+    public IPAddress Address { get; }
+    /// <summary>The /24 both addresses sit in.</summary>
+    public string Subnet { get; }
+
+    NetHost(string ns, string hostIf, string peerIf, int n)
+    {
+        Namespace = ns; HostInterface = hostIf; PeerInterface = peerIf;
+        HostAddress = IPAddress.Parse($"198.18.{n}.1");
+        Address = IPAddress.Parse($"198.18.{n}.2");
+        Subnet = $"198.18.{n}.0/24";
+    }
+
+    /// <summary>Every host the lab has created and not yet disposed.</summary>
+    public static IReadOnlyList<NetHost> Live { get { lock (Gate) return LiveHosts.ToList(); } }
+
+    /// <summary>
+    /// Creates a namespace named after <paramref name="name"/>, a veth pair into it, addresses on both ends, and brings
+    /// both ends and the namespace's loopback up. Needs CAP_NET_ADMIN (root in the devcontainer).
+    /// </summary>
+    public static NetHost Create(string name = "peer")
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 12 || !name.All(c => char.IsAsciiLetterOrDigit(c)))
+            throw new ArgumentException($"Host name '{name}' must be 1-12 ASCII letters or digits.", nameof(name));
+        RequireNetAdmin();
+        RemoveStale();
+        lock (Gate)
+        {
+            var n = FreeIndex();
+            var ns = $"{Prefix}{name}-{Environment.ProcessId}-{n}";
+            var hostIf = $"lab{n}h";
+            var peerIf = $"lab{n}p";
+            var host = new NetHost(ns, hostIf, peerIf, n);
+            try
+            {
+                Command.Check("ip", "netns", "add", ns);
+                Command.Check("ip", "link", "add", hostIf, "type", "veth", "peer", "name", peerIf, "netns", ns);
+                Command.Check("ip", "addr", "add", $"{host.HostAddress}/24", "dev", hostIf);
+                Command.Check("ip", "link", "set", hostIf, "up");
+                host.Ip("addr", "add", $"{host.Address}/24", "dev", peerIf);
+                host.Ip("link", "set", peerIf, "up");
+                host.Ip("link", "set", "lo", "up");
+            }
+            catch
+            {
+                host.Teardown();
+                throw;
+            }
+            LiveHosts.Add(host);
+            LabResources.Track(host, "NetHost");
+            return host;
+        }
+    }
+
+    /// <summary>Runs `ip ARGS` inside the namespace and returns its output.</summary>
+    public string Ip(params string[] args) => Command.Check("ip", ["-n", Namespace, .. args]);
+
+    /// <summary>Runs a program inside the namespace (`ip netns exec`) and returns its result without throwing.</summary>
+    public CommandResult Exec(string file, params string[] args) =>
+        Command.Run("ip", ["netns", "exec", Namespace, file, .. args]);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a thread that has entered the namespace. Sockets created there belong to the
+    /// namespace for their whole life, whichever thread uses them later; /proc/sys/net and /proc/thread-self/net
+    /// opened there show the namespace's sysctls and counters.
+    /// </summary>
+    public T Run<T>(Func<T> work)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        T result = default!;
+        Exception? error = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                Enter();
+                result = work();
+            }
+            catch (Exception e) { error = e; }
+        }) { IsBackground = true, Name = "lab-netns " + Namespace };
+        t.Start();
+        t.Join();
+        if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
+        return result;
+    }
+
+    /// <summary>Runs <paramref name="work"/> inside the namespace (see <see cref="Run{T}"/>).</summary>
+    public void Run(Action work) => Run(() => { work(); return 0; });
+
+    void Enter()
+    {
+        var path = "/run/netns/" + Namespace;
+        Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+        try { handle = File.OpenHandle(path); }
+        catch (IOException e) { throw new LabSetupException($"Cannot open {path}: {e.Message}.", "The namespace is gone; create the host again."); }
+        using (handle)
+        {
+            if (setns((int)handle.DangerousGetHandle(), CLONE_NEWNET) != 0)
+                throw new LabSetupException($"setns({Namespace}) failed: errno {errno}.",
+                    "Entering a network namespace needs CAP_SYS_ADMIN: run as root.");
+        }
+    }
+
+    /// <summary>
+    /// Adds an nftables rule inside the namespace, e.g. <c>AddRule("output", "tcp flags rst drop")</c> so the namespace's
+    /// kernel never answers a stray SYN-ACK with a reset. Rules live in the namespace's own table `inet lab` and
+    /// vanish with it; disposing the returned handle removes the rule earlier.
+    /// </summary>
+    public IDisposable AddRule(string hook, string rule)
+    {
+        if (hook is not ("input" or "output" or "prerouting" or "postrouting" or "forward"))
+            throw new ArgumentException($"nftables hook '{hook}' is not one of input, output, prerouting, postrouting, forward.", nameof(hook));
+        Nft($"add table inet lab");
+        Nft($"add chain inet lab {hook} {{ type filter hook {hook} priority 0 ; }}");
+        var output = Nft($"--echo --handle add rule inet lab {hook} {rule}");
+        var handle = System.Text.RegularExpressions.Regex.Match(output, @"# handle (\d+)").Groups[1].Value;
+        return new RuleHandle(this, hook, handle);
+    }
+
+    string Nft(string command)
+    {
+        var r = Command.Run("ip", ["netns", "exec", Namespace, "nft", .. command.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+        if (!r.Ok)
+            throw new LabSetupException($"nft {command} failed in {Namespace}: {r.StdErr.Trim()}",
+                r.StdErr.Contains("No such file") ? "Install nftables (apt-get install nftables)." : "Check the rule's syntax (man nft).");
+        return r.StdOut;
+    }
+
+    sealed class RuleHandle(NetHost host, string hook, string handle) : IDisposable
+    {
+        int _done;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0 || host._disposed != 0 || handle.Length == 0) return;
+            host.Exec("nft", "delete", "rule", "inet", "lab", hook, "handle", handle);
+        }
+    }
+
+    /// <summary>True when <paramref name="address"/> is loopback or belongs to one of the lab's live hosts' subnets.</summary>
+    public static bool IsLabAddress(IPAddress address)
+    {
+        if (IPAddress.IsLoopback(address)) return true;
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        if (address.AddressFamily != AddressFamily.InterNetwork) return false;
+        var b = address.GetAddressBytes();
+        lock (Gate) return LiveHosts.Any(h => h.HostAddress.GetAddressBytes().AsSpan(0, 3).SequenceEqual(b.AsSpan(0, 3)));
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="address"/> is loopback or one of the lab's own hosts. Every traffic generator calls
+    /// this before sending: the lab never sends to any other address.
+    /// </summary>
+    public static void EnsureLabAddress(IPAddress address, string what = "destination")
+    {
+        if (!IsLabAddress(address))
+            throw new ArgumentException(
+                $"The {what} {address} is neither loopback (127.0.0.0/8, ::1) nor a host the lab created. " +
+                "The lab only sends traffic to this machine: use 127.0.0.1, or create a host with NetHost.Create() and use its Address.");
+    }
+
+    /// <summary>Deletes lab namespaces left behind by processes that no longer exist (a crashed run).</summary>
+    public static int RemoveStale()
+    {
+        int removed = 0;
+        if (!Directory.Exists("/run/netns")) return 0;
+        foreach (var path in Directory.GetFiles("/run/netns", Prefix + "*"))
+        {
+            var parts = Path.GetFileName(path).Split('-');
+            if (parts.Length >= 4 && int.TryParse(parts[^2], out var pid) && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+            {
+                if (Command.Run("ip", ["netns", "delete", Path.GetFileName(path)]).Ok) removed++;
+            }
+        }
+        return removed;
+    }
+
+    static int FreeIndex()
+    {
+        // A /24 is free when no interface name or address on this machine already uses it (another run's host,
+        // or a real network in 198.18/15).
+        var links = Command.Check("ip", "-o", "link", "show");
+        var addrs = Command.Check("ip", "-o", "addr", "show");
+        var routes = Command.Check("ip", "route", "show");
+        for (int n = 10; n < 250; n++)
+        {
+            if (links.Contains($" lab{n}h") || links.Contains($" lab{n}h@")) continue;
+            if (addrs.Contains($"198.18.{n}.") || routes.Contains($"198.18.{n}.")) continue;
+            if (routes.Contains("198.18.0.0/15") || routes.Contains("198.18.0.0/16")) break;
+            return n;
+        }
+        throw new LabSetupException("No free 198.18.N.0/24 subnet for a lab host (all in use or routed elsewhere).",
+            "Dispose hosts you no longer need, or run NetHost.RemoveStale().");
+    }
+
+    static void RequireNetAdmin()
+    {
+        if (!Capabilities.Has(Capability.NetAdmin))
+            throw new LabSetupException("Creating a host (a network namespace) needs CAP_NET_ADMIN, which this process does not have.",
+                "Run as root, or in the devcontainer (its runArgs add --cap-add=NET_ADMIN).");
+    }
+
+    void Teardown()
+    {
+        Command.Run("ip", ["netns", "delete", Namespace]);
+        // The veth pair normally dies with the namespace; a half-built pair may remain on this side.
+        Command.Run("ip", ["link", "delete", HostInterface]);
+    }
+
+    /// <summary>Deletes the namespace and its veth pair. Safe to call twice.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        lock (Gate) LiveHosts.Remove(this);
+        Teardown();
+        LabResources.Untrack(this);
+    }
+
+    public override string ToString() => $"{Namespace}: {HostInterface} {HostAddress} <-> {PeerInterface} {Address}";
+}

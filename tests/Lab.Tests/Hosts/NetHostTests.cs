@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Lab.Hosts;
+
+namespace Lab.Tests.Hosts;
+
+public class NetHostTests
+{
+    static void SkipUnlessNetAdmin() =>
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.SysAdmin),
+            "needs CAP_NET_ADMIN and CAP_SYS_ADMIN (run as root)");
+
+    [Fact]
+    public void AHostIsANamespaceOnAWireThatThisHostCanReach()
+    {
+        SkipUnlessNetAdmin();
+        string ns;
+        using (var host = NetHost.Create("t1"))
+        {
+            ns = host.Namespace;
+            Assert.Contains(ns, Command.Check("ip", "netns", "list"));
+            // A listener made inside the namespace belongs to it: `ss` in the namespace sees it, ss here does not.
+            using var listener = host.Run(() =>
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                s.Bind(new IPEndPoint(IPAddress.Any, 0));
+                s.Listen(4);
+                return s;
+            });
+            var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+            Assert.Contains($":{port}", host.Exec("ss", "-ltnH").StdOut);
+            Assert.DoesNotContain($"0.0.0.0:{port} ", Command.Check("ss", "-ltnH"));
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            client.ConnectAsync(new IPEndPoint(host.Address, port)).WaitAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+            using var accepted = listener.Accept();
+            Assert.Equal(host.HostAddress, ((IPEndPoint)accepted.RemoteEndPoint!).Address);
+        }
+        Assert.DoesNotContain(ns, Command.Check("ip", "netns", "list"));
+        Assert.DoesNotContain(ns, LabResources.Count().Keys);
+    }
+
+    [Fact]
+    public void ANamespaceHasItsOwnSysctls()
+    {
+        SkipUnlessNetAdmin();
+        var outside = File.ReadAllText("/proc/sys/net/ipv4/tcp_synack_retries").Trim();
+        using var host = NetHost.Create("t2");
+        var inside = host.Run(() =>
+        {
+            File.WriteAllText("/proc/sys/net/ipv4/tcp_synack_retries", outside == "2" ? "3" : "2");
+            return File.ReadAllText("/proc/sys/net/ipv4/tcp_synack_retries").Trim();
+        });
+        Assert.NotEqual(outside, inside);
+        Assert.Equal(outside, File.ReadAllText("/proc/sys/net/ipv4/tcp_synack_retries").Trim());
+    }
+
+    [Fact]
+    public void ADropRuleInTheNamespaceStopsConnections()
+    {
+        SkipUnlessNetAdmin();
+        using var host = NetHost.Create("t3");
+        using var listener = host.Run(() =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            s.Bind(new IPEndPoint(IPAddress.Any, 0));
+            s.Listen(4);
+            return s;
+        });
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        using (host.AddRule("input", $"tcp dport {port} drop"))
+        {
+            using var blocked = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var attempt = blocked.ConnectAsync(new IPEndPoint(host.Address, port));
+            // The SYN is dropped: no answer at all, so the connect is still pending after a second.
+            Assert.False(attempt.Wait(TimeSpan.FromSeconds(1)));
+        }
+        using var allowed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        allowed.ConnectAsync(new IPEndPoint(host.Address, port)).WaitAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+    }
+
+    [Fact]
+    public void TrafficIsOnlyAllowedToLoopbackAndTheLabsOwnHosts()
+    {
+        Assert.True(NetHost.IsLabAddress(IPAddress.Loopback));
+        Assert.True(NetHost.IsLabAddress(IPAddress.Parse("127.3.4.5")));
+        Assert.True(NetHost.IsLabAddress(IPAddress.IPv6Loopback));
+        foreach (var other in new[] { "8.8.8.8", "192.0.2.1", "10.0.0.1", "198.18.200.2", "::ffff:1.1.1.1", "2001:db8::1" })
+        {
+            var e = Assert.Throws<ArgumentException>(() => NetHost.EnsureLabAddress(IPAddress.Parse(other)));
+            Assert.Contains(other.Replace("::ffff:", ""), e.Message.Replace("::ffff:", ""));
+            Assert.Contains("NetHost.Create", e.Message);
+        }
+    }
+
+    [Fact]
+    public void BadHostNamesAreRefusedBeforeTouchingTheMachine()
+    {
+        var e = Assert.Throws<ArgumentException>(() => NetHost.Create("no spaces please"));
+        Assert.Contains("no spaces please", e.Message);
+    }
+}
