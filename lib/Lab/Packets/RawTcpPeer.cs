@@ -1,0 +1,185 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Lab.Hosts;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
+
+namespace Lab.Packets;
+
+/// <summary>
+/// A TCP client with no kernel socket behind it: it lives in a lab host (a network namespace), writes each handshake
+/// segment itself through a raw socket, and reads the answers. Its host's kernel has no socket for the connection,
+/// so it would answer the server's SYN-ACK with a reset; <see cref="Open"/> installs an nftables rule in the host
+/// that drops the host's outgoing resets for this peer's port. That lets a reader send the SYN in one cell, look at
+/// the listener's SYN queue, and send the final ACK in the next.
+/// Only sends to the lab's own hosts' subnets or loopback (<see cref="NetHost.EnsureLabAddress"/>).
+/// </summary>
+public sealed class RawTcpPeer : IDisposable
+{
+    const int IP_HDRINCL = 3;
+    readonly int _fd;
+    readonly IDisposable? _rstRule;
+    readonly Random _random = new();
+    int _disposed;
+    uint _iss;
+    uint _serverIsn;
+
+    /// <summary>The peer's address and port (in its host).</summary>
+    public IPEndPoint Local { get; }
+    /// <summary>The listener it talks to.</summary>
+    public IPEndPoint Remote { get; }
+    /// <summary>Segments this peer sent and received, in order.</summary>
+    public List<TcpSegment> Log { get; } = new();
+
+    RawTcpPeer(int fd, IPEndPoint local, IPEndPoint remote, IDisposable? rule)
+    {
+        _fd = fd; Local = local; Remote = remote; _rstRule = rule;
+        _iss = (uint)_random.Next(1, int.MaxValue);
+    }
+
+    /// <summary>
+    /// Opens a raw peer in <paramref name="host"/> that will talk to <paramref name="listener"/> (which must be
+    /// reachable from the host, e.g. at <c>host.HostAddress</c>). Needs CAP_NET_RAW and CAP_NET_ADMIN.
+    /// </summary>
+    public static RawTcpPeer Open(NetHost host, IPEndPoint listener, int? localPort = null)
+    {
+        NetHost.EnsureLabAddress(listener.Address, "listener address");
+        if (listener.AddressFamily != AddressFamily.InterNetwork)
+            throw new ArgumentException($"RawTcpPeer speaks IPv4 only; {listener} is not an IPv4 endpoint.", nameof(listener));
+        var port = localPort ?? Random.Shared.Next(40000, 60000);
+        var rule = host.AddRule("output", $"tcp sport {port} tcp flags rst drop");
+        try
+        {
+            var fd = host.Run(OpenRaw);
+            var peer = new RawTcpPeer(fd, new IPEndPoint(host.Address, port), listener, rule);
+            LabResources.Track(peer, "RawTcpPeer");
+            return peer;
+        }
+        catch { rule.Dispose(); throw; }
+    }
+
+    static unsafe int OpenRaw()
+    {
+        int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+        if (fd < 0)
+        {
+            int e = errno;
+            throw new UnauthorizedAccessException(e == EPERM
+                ? "A raw socket needs CAP_NET_RAW: run as root, or add --cap-add=NET_RAW to the container's runArgs."
+                : $"socket(AF_INET, SOCK_RAW) failed: errno {e}.");
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(int));
+        return fd;
+    }
+
+    /// <summary>Sends the first segment of the handshake: SYN with a fresh initial sequence number.</summary>
+    public TcpSegment SendSyn() => Send(TcpFlags.Syn, _iss, 0);
+
+    /// <summary>Waits for the listener's SYN-ACK to our SYN and remembers its sequence number.</summary>
+    public TcpSegment? WaitForSynAck(TimeSpan? timeout = null)
+    {
+        var seg = Receive(s => s.Flags.HasFlag(TcpFlags.Syn) && s.Flags.HasFlag(TcpFlags.Ack), timeout ?? TimeSpan.FromSeconds(3));
+        if (seg != null) _serverIsn = seg.Seq;
+        return seg;
+    }
+
+    /// <summary>Sends the third segment: the ACK of the listener's SYN-ACK, completing the handshake.</summary>
+    public TcpSegment SendAck()
+    {
+        if (_serverIsn == 0)
+            throw new InvalidOperationException("No SYN-ACK has been seen yet: call SendSyn() and WaitForSynAck() first.");
+        return Send(TcpFlags.Ack, _iss + 1, _serverIsn + 1);
+    }
+
+    /// <summary>Sends a reset for the connection (as a client that gives up would).</summary>
+    public TcpSegment SendRst() => Send(TcpFlags.Rst, _iss + 1, 0);
+
+    /// <summary>Waits for a reset from the listener (tcp_abort_on_overflow=1 answers a final ACK with one).</summary>
+    public TcpSegment? WaitForRst(TimeSpan timeout) => Receive(s => s.Flags.HasFlag(TcpFlags.Rst), timeout);
+
+    /// <summary>
+    /// Sends <paramref name="count"/> SYNs from the given source addresses (spoofed, one port each), spaced so the whole
+    /// burst lasts at most <paramref name="maxDuration"/>. The sources must be in the lab's own hosts' subnets, so the
+    /// SYN-ACKs go nowhere but a lab wire. Returns how many were sent. Bounded in count (at most 100,000) and time.
+    /// </summary>
+    public int SendSynFlood(IReadOnlyList<IPAddress> sources, int count, TimeSpan maxDuration)
+    {
+        if (count is < 1 or > 100_000) throw new ArgumentOutOfRangeException(nameof(count), count, "A flood is 1 to 100,000 SYNs.");
+        if (maxDuration <= TimeSpan.Zero || maxDuration > TimeSpan.FromMinutes(2))
+            throw new ArgumentOutOfRangeException(nameof(maxDuration), maxDuration, "A flood lasts more than 0 and at most 2 minutes.");
+        if (sources.Count == 0) throw new ArgumentException("Give at least one source address.", nameof(sources));
+        foreach (var s in sources) NetHost.EnsureLabAddress(s, "flood source");
+        var until = DateTime.UtcNow + maxDuration;
+        int sent = 0;
+        for (int i = 0; i < count && DateTime.UtcNow < until; i++)
+        {
+            var src = new IPEndPoint(sources[i % sources.Count], 1024 + (i * 7919) % 60000);
+            SendRaw(src, TcpFlags.Syn, (uint)_random.Next(), 0, log: false);
+            sent++;
+        }
+        return sent;
+    }
+
+    TcpSegment Send(TcpFlags flags, uint seq, uint ack) => SendRaw(Local, flags, seq, ack, log: true);
+
+    unsafe TcpSegment SendRaw(IPEndPoint source, TcpFlags flags, uint seq, uint ack, bool log)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var tcp = TcpSegment.BuildIPv4(source, Remote, flags, seq, ack, 64240);
+        var packet = new byte[20 + tcp.Length];
+        packet[0] = 0x45;                        // IPv4, 20-byte header
+        BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(2), (ushort)packet.Length);
+        packet[6] = 0x40;                        // don't fragment
+        packet[8] = 64;                          // TTL
+        packet[9] = 6;                           // TCP; the kernel fills in the id and header checksum
+        source.Address.GetAddressBytes().CopyTo(packet, 12);
+        Remote.Address.GetAddressBytes().CopyTo(packet, 16);
+        tcp.CopyTo(packet, 20);
+        var to = new sockaddr_in { sin_family = (ushort)AF_INET };
+        Remote.Address.GetAddressBytes().CopyTo(new Span<byte>(&to.sin_addr, 4));
+        fixed (byte* p = packet)
+        {
+            if (sendto(_fd, p, packet.Length, 0, (sockaddr*)&to, sizeof(sockaddr_in)) < 0)
+                throw new InvalidOperationException($"sendto(raw, {Remote.Address}) failed: errno {errno}.");
+        }
+        var seg = new TcpSegment(DateTime.UtcNow, source, Remote, flags, seq, ack, 64240, 0);
+        if (log) lock (Log) Log.Add(seg);
+        return seg;
+    }
+
+    unsafe TcpSegment? Receive(Func<TcpSegment, bool> match, TimeSpan timeout)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var until = DateTime.UtcNow + timeout;
+        var buffer = new byte[65536];
+        fixed (byte* b = buffer)
+        {
+            while (true)
+            {
+                var left = (int)Math.Max(0, (until - DateTime.UtcNow).TotalMilliseconds);
+                var pfd = new pollfd { fd = _fd, events = POLLIN };
+                int ready = poll(&pfd, 1, left);
+                if (ready < 0 && errno == EINTR) continue;
+                if (ready <= 0) return null;
+                var n = (int)recv(_fd, b, buffer.Length, 0);
+                if (n <= 0) continue;
+                var seg = TcpSegment.Parse(buffer.AsSpan(0, n), DateTime.UtcNow);
+                if (seg == null || !seg.Source.Equals(Remote) || seg.Destination.Port != Local.Port) continue;
+                lock (Log) Log.Add(seg);
+                if (match(seg)) return seg;
+            }
+        }
+    }
+
+    /// <summary>Closes the raw socket and removes the reset-dropping rule. Safe to call twice.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        close(_fd);
+        try { _rstRule?.Dispose(); } catch (LabSetupException) { /* the host is already gone, and its rule with it */ }
+        LabResources.Untrack(this);
+    }
+}
