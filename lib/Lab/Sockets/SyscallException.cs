@@ -118,7 +118,7 @@ internal static class Hints
                 "A non-blocking connect is still in progress: wait for writability (poll/epoll EPOLLOUT), then read SO_ERROR.",
             EBADF =>
                 "The descriptor is not open: it was closed (disposed) already.",
-            ENOPROTOOPT =>
+            ENOPROTOOPT or EOPNOTSUPP when syscall is "getsockopt" or "setsockopt" =>
                 "This option does not apply to this kind of socket (e.g. a TCP option on a non-TCP socket) or this kernel.",
             EEXIST when syscall.StartsWith("epoll_ctl") =>
                 "This fd is already registered with this epoll instance: use Modify, or Delete it first.",
