@@ -138,7 +138,12 @@ public sealed unsafe class Listener : IDisposable
             ct.ThrowIfCancellationRequested();
             ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
             long left = budgetTicks == long.MaxValue ? long.MaxValue : budgetTicks - clock.Elapsed.Ticks;
-            if (left <= 0) return AcceptResult.TimedOut.Instance;
+            if (left <= 0)
+            {
+                // Out of time (or a zero timeout): one last look that never waits.
+                var last = TryAccept(flags);
+                return last is AcceptResult.WouldBlock ? AcceptResult.TimedOut.Instance : last;
+            }
             var slice = TimeSpan.FromTicks(Math.Min(left, AcceptSlice.Ticks));
             if (NonBlocking)
             {

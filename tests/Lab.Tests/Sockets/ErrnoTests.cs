@@ -78,6 +78,20 @@ public class ErrnoTests
     }
 
     [Fact]
+    public void EtimedoutWhenTheAcceptQueueIsFullAndSynsAreDropped()
+    {
+        // backlog 0 lets one connection wait; with it unaccepted, the kernel drops the next SYN, so a connect with a
+        // timeout runs out (the socket is closed before the exception).
+        using var l = Listener.Open("127.0.0.1:0", backlog: 0);
+        using var first = Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(5));
+        Assert.True(Eventually.Holds(() => l.ReadAcceptQueue() is { Length: 1, Limit: 0 }));
+        var e = Assert.Throws<SyscallException>(() => Client.Connect(l.LocalEndPoint, TimeSpan.FromMilliseconds(300)));
+        Assert.Equal("connect", e.Syscall);
+        Assert.Equal("ETIMEDOUT", e.ErrnoName);
+        Assert.Contains("accept queue may be full", e.Hint);
+    }
+
+    [Fact]
     public void AnErrnoWithoutItsOwnHintStillGetsOne()
     {
         var e = new SyscallException("sendfile", errno.ENOTTY, "fd 3");

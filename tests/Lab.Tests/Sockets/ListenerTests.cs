@@ -49,6 +49,31 @@ public class ListenerTests
     }
 
     [Fact]
+    public void AConnectionResetWhileQueuedIsStillAcceptedOnLinux()
+    {
+        // Linux keeps a reset child in the accept queue and hands it out (state Close); ECONNABORTED is not what
+        // a learner sees here. The reset shows on the first read instead.
+        using var l = Listener.Open("127.0.0.1:0");
+        var client = Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(5));
+        Assert.True(Eventually.Holds(() => l.ReadAcceptQueue().Length == 1));
+        client.Reset();
+        Assert.True(Eventually.Holds(() => !Ss.Rows(l.Port).Any(r => r.State == "ESTAB" && r.Local == Endpoints.Format(l.LocalEndPoint))));
+        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.Zero)).Connection;
+        Assert.Equal(TcpState.Close, server.State);
+        Assert.Equal(IoKind.Reset, server.Read(new byte[8]).Kind);
+    }
+
+    [Fact]
+    public void AcceptWithAZeroTimeoutLooksOnce()
+    {
+        using var l = Listener.Open("127.0.0.1:0");
+        Assert.IsType<AcceptResult.TimedOut>(l.Accept(TimeSpan.Zero));
+        using var client = Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(5));
+        Assert.True(Eventually.Holds(() => l.ReadAcceptQueue().Length == 1));
+        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.Zero)).Connection;
+    }
+
+    [Fact]
     public void BlockingAcceptTimesOutAsAValue()
     {
         using var l = Listener.Open("127.0.0.1:0");
