@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using Lab.Interop;
+
+namespace Lab.Tests.Sockets;
+
+/// <summary>Tests that change process-wide things (rlimits) or count the process's fds run alone.</summary>
+[CollectionDefinition(nameof(ProcessWide), DisableParallelization = true)]
+public sealed class ProcessWide { }
+
+/// <summary>One row of `ss -tan`.</summary>
+public sealed record SsRow(string State, int RecvQ, int SendQ, string Local, string Peer);
+
+public static class Ss
+{
+    /// <summary>Every TCP socket with <paramref name="port"/> as its source or destination port, as ss prints it.</summary>
+    public static IReadOnlyList<SsRow> Rows(int port)
+    {
+        var psi = new ProcessStartInfo("ss", $"-tanH \"( sport = :{port} or dport = :{port} )\"") { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("ss did not start: install iproute2");
+        var output = p.StandardOutput.ReadToEnd();
+        if (!p.WaitForExit(10_000)) { p.Kill(); throw new TimeoutException("ss took over 10 s"); }
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(c => c.Length >= 5)
+            .Select(c => new SsRow(c[0], int.Parse(c[1]), int.Parse(c[2]), c[3], c[4]))
+            .ToList();
+    }
+
+    public static SsRow Listening(int port) => Rows(port).Single(r => r.State == "LISTEN" && r.Local.EndsWith($":{port}"));
+
+    public static SsRow Connection(string local, string peer) => Rows(int.Parse(local[(local.LastIndexOf(':') + 1)..]))
+        .Single(r => r.Local == local && r.Peer == peer);
+}
+
+public static class Eventually
+{
+    /// <summary>Polls <paramref name="condition"/> every 20 ms until it holds or <paramref name="within"/> (default 5 s) passes.</summary>
+    public static bool Holds(Func<bool> condition, TimeSpan? within = null)
+    {
+        var sw = Stopwatch.StartNew();
+        var limit = within ?? TimeSpan.FromSeconds(5);
+        while (true)
+        {
+            if (condition()) return true;
+            if (sw.Elapsed > limit) return false;
+            Thread.Sleep(20);
+        }
+    }
+}
+
+/// <summary>Runs code on a fresh thread whose effective capability set lacks one capability (capabilities are per thread).</summary>
+public static unsafe class ThreadCaps
+{
+    public static T Without<T>(int capability, Func<T> body)
+    {
+        T result = default!;
+        Exception? failure = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                var hdr = new __user_cap_header_struct { version = linux_capability._LINUX_CAPABILITY_VERSION_3, pid = 0 };
+                var data = stackalloc __user_cap_data_struct[2];
+                if (linux_capability.capget(&hdr, data) != 0) throw new InvalidOperationException($"capget failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+                data[capability / 32].effective &= ~(1u << (capability % 32));
+                if (linux_capability.capset(&hdr, data) != 0) throw new InvalidOperationException($"capset failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+                result = body();
+            }
+            catch (Exception e) { failure = e; }
+        }) { IsBackground = true, Name = $"without cap {capability}" };
+        t.Start();
+        if (!t.Join(TimeSpan.FromSeconds(20))) throw new TimeoutException("the capability-dropping thread did not finish in 20 s");
+        if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        return result;
+    }
+
+    public static bool Has(int capability)
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapEff:"));
+        return (Convert.ToUInt64(line[7..].Trim(), 16) & (1UL << capability)) != 0;
+    }
+}
