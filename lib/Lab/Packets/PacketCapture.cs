@@ -1,5 +1,6 @@
 using System.Net;
 using System.Runtime.InteropServices;
+using Lab.Sockets;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
@@ -20,7 +21,7 @@ public sealed class PacketCapture : IDisposable
     [DllImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     static extern unsafe int ioctl_ptr(int fd, nuint request, void* arg);
 
-    readonly int _fd;
+    readonly Fd _fd;
     readonly int _port;
     readonly string _iface;
     readonly Thread _thread;
@@ -39,7 +40,7 @@ public sealed class PacketCapture : IDisposable
     /// <summary>Why capturing stopped early, if it failed.</summary>
     public Exception? Error { get; private set; }
 
-    PacketCapture(int fd, string iface, int port, int maxPackets, TimeSpan maxDuration)
+    PacketCapture(Fd fd, string iface, int port, int maxPackets, TimeSpan maxDuration)
     {
         _fd = fd; _iface = iface; _port = port; _maxPackets = maxPackets;
         _deadline = DateTime.UtcNow + maxDuration;
@@ -54,20 +55,15 @@ public sealed class PacketCapture : IDisposable
     {
         if (port is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(port), port, "A TCP port is 1-65535.");
         int index = InterfaceIndex(iface);
-        int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
-        if (fd < 0)
-        {
-            int e = errno;
-            throw new UnauthorizedAccessException(e == EPERM
-                ? "Capturing packets (an AF_PACKET socket) needs CAP_NET_RAW: run as root, or add --cap-add=NET_RAW to the container's runArgs."
-                : $"socket(AF_PACKET) failed: errno {e}.");
-        }
+        int raw = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
+        if (raw < 0) throw Sys.Fail("socket", "AF_PACKET (packet capture needs CAP_NET_RAW)");
+        var fd = new Fd(raw);
         var addr = new sockaddr_ll { sll_family = (ushort)AF_PACKET, sll_protocol = htons(ETH_P_ALL), sll_ifindex = index };
-        if (bind(fd, (sockaddr*)&addr, sizeof(sockaddr_ll)) != 0)
+        if (bind(raw, (sockaddr*)&addr, sizeof(sockaddr_ll)) != 0)
         {
-            int e = errno;
-            close(fd);
-            throw new InvalidOperationException($"bind(AF_PACKET, {iface}) failed: errno {e}.");
+            var error = Sys.Fail("bind", "AF_PACKET on " + iface);
+            fd.Dispose();
+            throw error;
         }
         var c = new PacketCapture(fd, iface, port, maxPackets, maxDuration ?? TimeSpan.FromSeconds(60));
         LabResources.Track(c, "PacketCapture");
@@ -90,19 +86,18 @@ public sealed class PacketCapture : IDisposable
         {
             fixed (byte* b = buffer)
             {
+                using var borrowed = Sys.Borrow(_fd);
+                int fd = borrowed.Fd;
                 while (!_stop && DateTime.UtcNow < _deadline)
                 {
-                    var pfd = new pollfd { fd = _fd, events = POLLIN };
-                    int ready = poll(&pfd, 1, 50);
-                    if (ready < 0 && errno == EINTR) continue;
-                    if (ready <= 0) continue;
+                    if ((Sys.Poll(_fd, (short)POLLIN, 50, "packet capture") & POLLIN) == 0) continue;
                     sockaddr_ll from;
                     socklen_t fromLen = sizeof(sockaddr_ll);
-                    var n = (int)recvfrom(_fd, b, buffer.Length, 0, (sockaddr*)&from, &fromLen);
-                    if (n < 0) { if (errno == EINTR || errno == EAGAIN) continue; throw new InvalidOperationException($"recvfrom(AF_PACKET) failed: errno {errno}."); }
+                    var n = (int)recvfrom(fd, b, buffer.Length, 0, (sockaddr*)&from, &fromLen);
+                    if (n < 0) { var e = Sys.Errno; if (e == EINTR || e == EAGAIN) continue; throw Sys.Fail("recvfrom", "AF_PACKET on " + _iface); }
                     if (from.sll_pkttype == PACKET_OUTGOING && _iface == "lo") continue;
                     timespec ts;
-                    var time = ioctl_ptr(_fd, (nuint)SIOCGSTAMPNS, &ts) == 0
+                    var time = ioctl_ptr(fd, (nuint)SIOCGSTAMPNS, &ts) == 0
                         ? DateTime.UnixEpoch.AddTicks(ts.tv_sec * TimeSpan.TicksPerSecond + ts.tv_nsec / 100)
                         : DateTime.UtcNow;
                     var seg = TcpSegment.Parse(buffer.AsSpan(0, n), time, _iface);
@@ -139,7 +134,7 @@ public sealed class PacketCapture : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _stop = true;
         _thread.Join(TimeSpan.FromSeconds(2));
-        close(_fd);
+        _fd.Dispose();
         LabResources.Untrack(this);
     }
 }

@@ -1,10 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using Lab.Hosts;
-using Tmds.Linux;
-using static Tmds.Linux.LibC;
+using Lab.Sockets;
 
 namespace Lab.Packets;
 
@@ -18,8 +16,7 @@ namespace Lab.Packets;
 /// </summary>
 public sealed class RawTcpPeer : IDisposable
 {
-    const int IP_HDRINCL = 3;
-    readonly int _fd;
+    readonly RawSocket _socket;
     readonly IDisposable? _rstRule;
     readonly Random _random = new();
     int _disposed;
@@ -33,9 +30,9 @@ public sealed class RawTcpPeer : IDisposable
     /// <summary>Segments this peer sent and received, in order.</summary>
     public List<TcpSegment> Log { get; } = new();
 
-    RawTcpPeer(int fd, IPEndPoint local, IPEndPoint remote, IDisposable? rule)
+    RawTcpPeer(RawSocket socket, IPEndPoint local, IPEndPoint remote, IDisposable? rule)
     {
-        _fd = fd; Local = local; Remote = remote; _rstRule = rule;
+        _socket = socket; Local = local; Remote = remote; _rstRule = rule;
         _iss = (uint)_random.Next(1, int.MaxValue);
     }
 
@@ -52,27 +49,13 @@ public sealed class RawTcpPeer : IDisposable
         var rule = host.AddRule("output", $"tcp sport {port} tcp flags rst drop");
         try
         {
-            var fd = host.Run(OpenRaw);
-            var peer = new RawTcpPeer(fd, new IPEndPoint(host.Address, port), listener, rule);
+            // Created inside the host, the raw socket sends from and receives in the host's namespace.
+            var socket = host.Run(() => RawSocket.OpenTcp(headerIncluded: true));
+            var peer = new RawTcpPeer(socket, new IPEndPoint(host.Address, port), listener, rule);
             LabResources.Track(peer, "RawTcpPeer");
             return peer;
         }
         catch { rule.Dispose(); throw; }
-    }
-
-    static unsafe int OpenRaw()
-    {
-        int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
-        if (fd < 0)
-        {
-            int e = errno;
-            throw new UnauthorizedAccessException(e == EPERM
-                ? "A raw socket needs CAP_NET_RAW: run as root, or add --cap-add=NET_RAW to the container's runArgs."
-                : $"socket(AF_INET, SOCK_RAW) failed: errno {e}.");
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(int));
-        return fd;
     }
 
     /// <summary>Sends the first segment of the handshake: SYN with a fresh initial sequence number.</summary>
@@ -125,7 +108,7 @@ public sealed class RawTcpPeer : IDisposable
 
     TcpSegment Send(TcpFlags flags, uint seq, uint ack) => SendRaw(Local, flags, seq, ack, log: true);
 
-    unsafe TcpSegment SendRaw(IPEndPoint source, TcpFlags flags, uint seq, uint ack, bool log)
+    TcpSegment SendRaw(IPEndPoint source, TcpFlags flags, uint seq, uint ack, bool log)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var tcp = TcpSegment.BuildIPv4(source, Remote, flags, seq, ack, 64240);
@@ -138,39 +121,26 @@ public sealed class RawTcpPeer : IDisposable
         source.Address.GetAddressBytes().CopyTo(packet, 12);
         Remote.Address.GetAddressBytes().CopyTo(packet, 16);
         tcp.CopyTo(packet, 20);
-        var to = new sockaddr_in { sin_family = (ushort)AF_INET };
-        Remote.Address.GetAddressBytes().CopyTo(new Span<byte>(&to.sin_addr, 4));
-        fixed (byte* p = packet)
-        {
-            if (sendto(_fd, p, packet.Length, 0, (sockaddr*)&to, sizeof(sockaddr_in)) < 0)
-                throw new InvalidOperationException($"sendto(raw, {Remote.Address}) failed: errno {errno}.");
-        }
+        _socket.SendTo(packet, Remote.Address);
         var seg = new TcpSegment(DateTime.UtcNow, source, Remote, flags, seq, ack, 64240, 0);
         if (log) lock (Log) Log.Add(seg);
         return seg;
     }
 
-    unsafe TcpSegment? Receive(Func<TcpSegment, bool> match, TimeSpan timeout)
+    TcpSegment? Receive(Func<TcpSegment, bool> match, TimeSpan timeout)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var until = DateTime.UtcNow + timeout;
         var buffer = new byte[65536];
-        fixed (byte* b = buffer)
+        while (true)
         {
-            while (true)
-            {
-                var left = (int)Math.Max(0, (until - DateTime.UtcNow).TotalMilliseconds);
-                var pfd = new pollfd { fd = _fd, events = POLLIN };
-                int ready = poll(&pfd, 1, left);
-                if (ready < 0 && errno == EINTR) continue;
-                if (ready <= 0) return null;
-                var n = (int)recv(_fd, b, buffer.Length, 0);
-                if (n <= 0) continue;
-                var seg = TcpSegment.Parse(buffer.AsSpan(0, n), DateTime.UtcNow);
-                if (seg == null || !seg.Source.Equals(Remote) || seg.Destination.Port != Local.Port) continue;
-                lock (Log) Log.Add(seg);
-                if (match(seg)) return seg;
-            }
+            var left = (int)Math.Max(0, (until - DateTime.UtcNow).TotalMilliseconds);
+            var n = _socket.Receive(buffer, left);
+            if (n == 0) return null;
+            var seg = TcpSegment.Parse(buffer.AsSpan(0, n), DateTime.UtcNow);
+            if (seg == null || !seg.Source.Equals(Remote) || seg.Destination.Port != Local.Port) continue;
+            lock (Log) Log.Add(seg);
+            if (match(seg)) return seg;
         }
     }
 
@@ -178,7 +148,7 @@ public sealed class RawTcpPeer : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        close(_fd);
+        _socket.Dispose();
         try { _rstRule?.Dispose(); } catch (LabSetupException) { /* the host is already gone, and its rule with it */ }
         LabResources.Untrack(this);
     }

@@ -49,6 +49,24 @@ public sealed unsafe class RawSocket : IDisposable
         return (int)n;
     }
 
+    /// <summary>
+    /// Receives one packet (with its IP header: a raw IPPROTO_TCP socket gets a copy of every TCP packet arriving in
+    /// its namespace), waiting at most <paramref name="timeoutMs"/>. Returns its length, or 0 when none came in time.
+    /// </summary>
+    public int Receive(Span<byte> buffer, int timeoutMs)
+    {
+        if ((Sys.Poll(Handle, (short)LibC.POLLIN, timeoutMs, "raw socket") & LibC.POLLIN) == 0) return 0;
+        long n;
+        using var b = Sys.Borrow(Handle);
+        fixed (byte* p = buffer)
+        {
+            do n = LibC.recv(b.Fd, p, buffer.Length, 0);
+            while (Sys.Interrupted(n));
+        }
+        if (n < 0) throw Sys.Fail("recv", "raw socket");
+        return (int)n;
+    }
+
     /// <summary>Closes the socket. Safe to call twice.</summary>
     public void Dispose()
     {
