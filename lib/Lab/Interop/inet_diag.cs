@@ -15,6 +15,20 @@ public unsafe struct inet_diag_sockid
     public fixed uint idiag_cookie[2];
 }
 
+/// <summary>The original request (message type TCPDIAG_GETSOCK): the kernel dumps it with family AF_UNSPEC,
+/// so one table walk returns IPv4 and IPv6 sockets.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct inet_diag_req
+{
+    public byte idiag_family;
+    public byte idiag_src_len;
+    public byte idiag_dst_len;
+    public byte idiag_ext;
+    public inet_diag_sockid id;
+    public uint idiag_states;
+    public uint idiag_dbs;
+}
+
 [StructLayout(LayoutKind.Sequential)]
 public struct inet_diag_req_v2
 {
@@ -53,6 +67,9 @@ public struct inet_diag_bc_op
 public static class inet_diag
 {
     public const uint INET_DIAG_NOCOOKIE = ~0U;
+
+    /// <summary>The message type of the original TCP request (struct inet_diag_req).</summary>
+    public const ushort TCPDIAG_GETSOCK = 18;
 
     // Request attributes (enum INET_DIAG_REQ_*).
     public const ushort INET_DIAG_REQ_NONE = 0;

@@ -24,6 +24,7 @@ public sealed class SockDiag : IDisposable
     // nlmsghdr + inet_diag_req_v2 + room for one bytecode attribute: rebuilt in place, no allocation per dump.
     readonly byte[] _request = new byte[256];
     int _disposed;
+    bool _compatRefused;
 
     SockDiag(bool track)
     {
@@ -45,7 +46,7 @@ public sealed class SockDiag : IDisposable
         return d.Read(filter);
     }
 
-    /// <summary>Every TCP socket matching <paramref name="filter"/> (defaults to all), IPv4 rows before IPv6 rows.</summary>
+    /// <summary>Every TCP socket matching <paramref name="filter"/> (defaults to all).</summary>
     public IReadOnlyList<SocketRow> Read(SocketFilter? filter = null)
     {
         filter ??= SocketFilter.All;
@@ -54,53 +55,101 @@ public sealed class SockDiag : IDisposable
         uint mask = TcpSocketStates.ToKernelMask(states);
         var rows = new RowCollector { Rows = new List<SocketRow>(), States = states };
         if (mask == 0) return rows.Rows;
-        foreach (var family in Families(filter.Family))
-            Dump(family, mask, filter.LocalPort ?? 0, filter.RemotePort ?? 0, filter.AnyPort ?? -1, ref rows);
+        Dump(filter.Family ?? AddressFamily.Unspecified, mask, filter.LocalPort ?? 0, filter.RemotePort ?? 0, filter.AnyPort ?? -1, ref rows);
         return rows.Rows;
     }
 
-    internal static IEnumerable<AddressFamily> Families(AddressFamily? family) =>
-        family is { } f ? [f] : [AddressFamily.InterNetwork, AddressFamily.InterNetworkV6];
-
-    /// <summary>One dump for one family. Ports are host order; 0 means any; <paramref name="anyPort"/> -1 means no bytecode.</summary>
+    /// <summary>
+    /// One dump. <paramref name="family"/> Unspecified reads both families in one walk of the kernel's tables (the
+    /// original TCPDIAG_GETSOCK request, which the kernel runs with AF_UNSPEC), falling back to one
+    /// SOCK_DIAG_BY_FAMILY dump per family if this kernel refuses it. Ports are host order; 0 means any;
+    /// <paramref name="anyPort"/> -1 means no bytecode.
+    /// </summary>
+    /// <remarks>
+    /// Cost, measured on this lab's VM (tcp_ehash_entries 262144): a dump of LISTEN sockets only walks the listen
+    /// hash (≈15 µs); any other state makes the kernel walk every bucket of the established hash (≈1 ms per walk),
+    /// whatever the port filter. So one walk for both families instead of two halves the cost.
+    /// </remarks>
     internal void Dump<TVisitor>(AddressFamily family, uint states, int localPort, int remotePort, int anyPort, ref TVisitor visitor)
         where TVisitor : struct, IDiagRowVisitor
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed != 0, this);
-            int len = BuildRequest(_request, family, states, localPort, remotePort, anyPort);
-            var v = new DiagMessageVisitor<TVisitor> { Inner = visitor };
-            try { _channel.Dump(_request.AsSpan(0, len), ref v); }
-            finally { visitor = v.Inner; }
+            if (family == AddressFamily.Unspecified && !_compatRefused)
+            {
+                var snapshot = visitor;
+                try
+                {
+                    DumpOne(AddressFamily.Unspecified, states, localPort, remotePort, anyPort, ref visitor);
+                    return;
+                }
+                catch (ObserveException e) when (e.Errno is Errno.EINVAL or Errno.EOPNOTSUPP or Errno.ENOENT or Errno.EPROTONOSUPPORT)
+                {
+                    _compatRefused = true;
+                    visitor = snapshot;
+                }
+            }
+            if (family == AddressFamily.Unspecified)
+            {
+                DumpOne(AddressFamily.InterNetwork, states, localPort, remotePort, anyPort, ref visitor);
+                DumpOne(AddressFamily.InterNetworkV6, states, localPort, remotePort, anyPort, ref visitor);
+            }
+            else DumpOne(family, states, localPort, remotePort, anyPort, ref visitor);
         }
+    }
+
+    void DumpOne<TVisitor>(AddressFamily family, uint states, int localPort, int remotePort, int anyPort, ref TVisitor visitor)
+        where TVisitor : struct, IDiagRowVisitor
+    {
+        int len = BuildRequest(_request, family, states, localPort, remotePort, anyPort);
+        var v = new DiagMessageVisitor<TVisitor> { Inner = visitor };
+        try { _channel.Dump(_request.AsSpan(0, len), ref v); }
+        finally { visitor = v.Inner; }
     }
 
     static int BuildRequest(Span<byte> buf, AddressFamily family, uint states, int localPort, int remotePort, int anyPort)
     {
         buf.Clear();
         int hdr = netlink.NLMSG_HDRLEN;
-        var req = new inet_diag_req_v2
+        var id = new inet_diag_sockid
         {
-            sdiag_family = (byte)(family == AddressFamily.InterNetworkV6 ? 10 : 2),
-            sdiag_protocol = IPPROTO_TCP,
-            idiag_states = states,
+            // The kernel compares these with the socket's ports before any bytecode: the cheapest filter there is.
+            idiag_sport = BinaryPrimitives.ReverseEndianness((ushort)localPort),
+            idiag_dport = BinaryPrimitives.ReverseEndianness((ushort)remotePort),
         };
-        // The kernel compares these with the socket's ports before any bytecode: the cheapest filter there is.
-        req.id.idiag_sport = BinaryPrimitives.ReverseEndianness((ushort)localPort);
-        req.id.idiag_dport = BinaryPrimitives.ReverseEndianness((ushort)remotePort);
         unsafe
         {
-            req.id.idiag_cookie[0] = inet_diag.INET_DIAG_NOCOOKIE;
-            req.id.idiag_cookie[1] = inet_diag.INET_DIAG_NOCOOKIE;
+            id.idiag_cookie[0] = inet_diag.INET_DIAG_NOCOOKIE;
+            id.idiag_cookie[1] = inet_diag.INET_DIAG_NOCOOKIE;
         }
-        MemoryMarshal.Write(buf.Slice(hdr), in req);
-        int len = hdr + netlink.NLMSG_ALIGN(ReqLen);
+        int len;
+        ushort type;
+        if (family == AddressFamily.Unspecified)
+        {
+            var req = new inet_diag_req { idiag_states = states, id = id };
+            MemoryMarshal.Write(buf.Slice(hdr), in req);
+            len = hdr + netlink.NLMSG_ALIGN(Marshal.SizeOf<inet_diag_req>());
+            type = inet_diag.TCPDIAG_GETSOCK;
+        }
+        else
+        {
+            var req = new inet_diag_req_v2
+            {
+                sdiag_family = (byte)(family == AddressFamily.InterNetworkV6 ? 10 : 2),
+                sdiag_protocol = IPPROTO_TCP,
+                idiag_states = states,
+                id = id,
+            };
+            MemoryMarshal.Write(buf.Slice(hdr), in req);
+            len = hdr + netlink.NLMSG_ALIGN(ReqLen);
+            type = sock_diag.SOCK_DIAG_BY_FAMILY;
+        }
         if (anyPort >= 0) len += WritePortBytecode(buf.Slice(len), (ushort)anyPort);
         var h = new nlmsghdr
         {
             nlmsg_len = (uint)len,
-            nlmsg_type = sock_diag.SOCK_DIAG_BY_FAMILY,
+            nlmsg_type = type,
             nlmsg_flags = netlink.NLM_F_REQUEST | netlink.NLM_F_DUMP,
         };
         MemoryMarshal.Write(buf, in h);
@@ -175,7 +224,8 @@ public sealed class SockDiag : IDisposable
 
         public void Visit(ushort type, ReadOnlySpan<byte> payload)
         {
-            if (type != sock_diag.SOCK_DIAG_BY_FAMILY || payload.Length < MsgLen) return;
+            // Replies carry the request's type: SOCK_DIAG_BY_FAMILY, or TCPDIAG_GETSOCK for the one-walk request.
+            if (type is not (sock_diag.SOCK_DIAG_BY_FAMILY or inet_diag.TCPDIAG_GETSOCK) || payload.Length < MsgLen) return;
             var m = MemoryMarshal.Read<inet_diag_msg>(payload);
             bool full = false;
             int off = netlink.NLMSG_ALIGN(MsgLen);
