@@ -11,7 +11,7 @@ public sealed record KnownSysctl(string Name, string Meaning, long Min, long Max
 }
 
 /// <summary>Why a sysctl could not be read or written.</summary>
-public enum SysctlFailure { UnknownName, NeedsPrivilege, InvalidValue, Other }
+public enum SysctlFailure { UnknownName, NeedsPrivilege, ReadOnly, InvalidValue, Other }
 
 /// <summary>A sysctl read or write that failed; <see cref="Failure"/> says which way, the message what to do.</summary>
 public sealed class SysctlException : ObserveException
@@ -129,7 +129,13 @@ public static class Sysctl
         const int O_WRONLY = 1, O_CLOEXEC = 0x80000;
         int fd;
         fixed (byte* p = pathBytes) fd = open(p, O_WRONLY | O_CLOEXEC, 0);
-        if (fd < 0) throw WriteFailure(name, value, errno);
+        if (fd < 0)
+        {
+            int e = errno;
+            if (e is Errno.EACCES && IsReadOnly(path))
+                throw new SysctlException(name, SysctlFailure.ReadOnly, $"{name} is read-only: the kernel only reports it (mode {File.GetUnixFileMode(path)}).", e);
+            throw WriteFailure(name, value, e);
+        }
         try
         {
             long n;
@@ -138,6 +144,12 @@ public static class Sysctl
             if (n != bytes.Length) throw new SysctlException(name, SysctlFailure.Other, $"{name}: only {n} of {bytes.Length} bytes of '{value}' were written.");
         }
         finally { close(fd); }
+    }
+
+    static bool IsReadOnly(string path)
+    {
+        try { return (File.GetUnixFileMode(path) & (UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) == 0; }
+        catch (IOException) { return false; }
     }
 
     static SysctlException WriteFailure(string name, string value, int e)
