@@ -100,6 +100,7 @@ public class SamplerTests(ITestOutputHelper output)
         {
             using var sampler = ListenQueues.Sample(ep.Port, TimeSpan.FromMilliseconds(1), ep.Address, includeSynQueue: false);
             Assert.Equal(trackedBefore + 1, LabResources.Count().GetValueOrDefault("Sampler"));
+            Assert.True(Wait.Until(() => sampler.Count > 0)); // a reading of the empty queue first
             for (int i = 0; i < 3; i++) clients.Add(TestSockets.StartConnect(ep));
             Assert.True(Wait.Until(() => sampler.Samples is { Count: > 0 } s && s[^1].Value.AcceptQueue == 3));
             var ss = Assert.Single(Tool.Ss("-ltnH", $"sport = :{ep.Port}"));
