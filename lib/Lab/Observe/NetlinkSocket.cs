@@ -127,7 +127,9 @@ internal sealed class NetlinkChannel : IDisposable
     // Bounds one dump: a reply is at most a few thousand datagrams even on a busy host.
     const int MaxDatagrams = 1_000_000;
 
-    readonly NetlinkSocket _socket;
+    readonly TimeSpan _receiveTimeout;
+    NetlinkSocket _socket;
+    bool _broken;
     readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
     readonly int _protocol;
     uint _seq;
@@ -135,7 +137,8 @@ internal sealed class NetlinkChannel : IDisposable
     public NetlinkChannel(int protocol, TimeSpan? receiveTimeout = null)
     {
         _protocol = protocol;
-        _socket = NetlinkSocket.Open(protocol, receiveTimeout ?? TimeSpan.FromSeconds(5));
+        _receiveTimeout = receiveTimeout ?? TimeSpan.FromSeconds(5);
+        _socket = NetlinkSocket.Open(protocol, _receiveTimeout);
     }
 
     public bool IsClosed => _socket.IsClosed;
@@ -149,6 +152,25 @@ internal sealed class NetlinkChannel : IDisposable
     public void Dump<TVisitor>(Span<byte> request, ref TVisitor visitor) where TVisitor : struct, INetlinkVisitor
     {
         if (_socket.IsClosed) throw new ObjectDisposedException(nameof(NetlinkChannel));
+        if (_broken)
+        {
+            // A dump abandoned midway stays in progress in the kernel, which answers the next dump request on that
+            // socket with EBUSY (netlink_dump_start): start again on a fresh socket.
+            var fresh = NetlinkSocket.Open(_protocol, _receiveTimeout);
+            _socket.Dispose();
+            _socket = fresh;
+            _broken = false;
+        }
+        try { DumpOnce(request, ref visitor); }
+        catch (ObserveException e) when (e.Data.Contains(CompleteReply)) { throw; }
+        catch { _broken = true; throw; }
+    }
+
+    // Marks failures that ended a reply cleanly (the kernel's NLMSG_ERROR / DONE error): the socket is still usable.
+    const string CompleteReply = "netlink.complete";
+
+    void DumpOnce<TVisitor>(Span<byte> request, ref TVisitor visitor) where TVisitor : struct, INetlinkVisitor
+    {
         uint seq = unchecked(++_seq);
         if (seq == 0) seq = _seq = 1;
         MemoryMarshal.Write(request.Slice(8, 4), in seq);
@@ -193,7 +215,14 @@ internal sealed class NetlinkChannel : IDisposable
         throw new ObserveException($"A netlink dump did not end after {MaxDatagrams} datagrams.");
     }
 
-    ObserveException Failure(int e) => new(
+    ObserveException Failure(int e)
+    {
+        var x = Describe(e);
+        x.Data[CompleteReply] = true;
+        return x;
+    }
+
+    ObserveException Describe(int e) => new(
         $"The kernel refused a {NetlinkSocket.ProtocolName(_protocol)} request: {Errno.Describe(e)}" + e switch
         {
             Errno.EINVAL => ". The request did not match what this kernel expects (a lab bug: please report the kernel version).",

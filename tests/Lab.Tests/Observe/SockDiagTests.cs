@@ -236,3 +236,37 @@ public class SockDiagTests
         }
     }
 }
+
+public class SockDiagRecoveryTests
+{
+    struct Throwing : IDiagRowVisitor
+    {
+        public void Row(in inet_diag_msg msg, TcpSocketState state) => throw new InvalidOperationException("stop here");
+    }
+
+    /// <summary>
+    /// A dump abandoned after its first datagram is still running in the kernel, which refuses the next dump on
+    /// that socket with EBUSY; the reader must start afresh. 250 connections make the dump span several datagrams.
+    /// </summary>
+    [Fact]
+    public void AReaderRecoversFromADumpAbandonedMidway()
+    {
+        using var listener = TestSockets.Listen(backlog: 512);
+        var pairs = new List<(Socket, Socket)>();
+        try
+        {
+            for (int i = 0; i < 250; i++) pairs.Add(TestSockets.ConnectedPair(listener));
+            using var diag = SockDiag.Open();
+            var filter = new SocketFilter { AnyPort = listener.Port() };
+            var v = new Throwing();
+            Assert.Throws<InvalidOperationException>(() => diag.Dump(AddressFamily.InterNetwork, 1u << 1, 0, 0, listener.Port(), ref v));
+            Assert.Equal(500, diag.Read(filter with { States = new HashSet<TcpSocketState> { TcpSocketState.Established } }).Count);
+            Assert.Equal(501, diag.Read(filter).Count);
+            Assert.Equal(500, Tool.Ss("-tanH", "state", "established", $"( sport = :{listener.Port()} or dport = :{listener.Port()} )").Count);
+        }
+        finally
+        {
+            foreach (var (c, s) in pairs) { c.Dispose(); s.Dispose(); }
+        }
+    }
+}
