@@ -73,3 +73,35 @@ public class ListenQueuesTests(ITestOutputHelper output)
         }
     }
 }
+
+public class DualStackListenQueuesTests
+{
+    /// <summary>A wildcard IPv6 listener is dual-stack: IPv4 and IPv6 clients' request sockets both count in its SYN queue.</summary>
+    [Fact]
+    public void ADualStackListenersSynQueueCountsBothFamilies()
+    {
+        Assert.SkipUnless(System.Net.Sockets.Socket.OSSupportsIPv6 && Interfaces.Find("lo")?.Addresses.Contains(IPAddress.IPv6Loopback) == true, "no ::1 on lo");
+        using var listener = TestSockets.Listen(backlog: 16, IPAddress.IPv6Any, deferAcceptSeconds: 10);
+        int port = listener.Port();
+        var clients = new List<System.Net.Sockets.Socket>
+        {
+            TestSockets.StartConnect(new IPEndPoint(IPAddress.Loopback, port)),
+            TestSockets.StartConnect(new IPEndPoint(IPAddress.Loopback, port)),
+            TestSockets.StartConnect(new IPEndPoint(IPAddress.IPv6Loopback, port)),
+        };
+        try
+        {
+            Assert.True(Wait.Until(() => ListenQueues.ForPort(port).SynQueue == 3),
+                ListenQueues.ForPort(port) + "\n" + SocketTable.ForPort(port) + "\nss:\n" + Tool.Run("ss", "-tanH", $"( sport = :{port} or dport = :{port} )"));
+            var byAddress = ListenQueues.ForPort(listener.EndPoint());
+            var ss = Tool.Ss("-tanH", "state", "syn-recv", $"( sport = :{port} )");
+            Assert.Equal((3, 1), (byAddress.SynQueue, byAddress.Listeners));
+            Assert.Equal(ss.Count, byAddress.SynQueue);
+            // The IPv4 clients' request sockets are AF_INET6 with ::ffff: addresses, as the listener is.
+            var rows = SocketTable.ForPort(port).InState(TcpSocketState.NewSynRecv);
+            Assert.Equal(ss.Select(l => l.Local).Order(), rows.Select(r => SocketRow.FormatEndPoint(r.Local, false)).Order());
+            Assert.Equal(2, rows.Count(r => r.Local.Address.IsIPv4MappedToIPv6));
+        }
+        finally { TestSockets.DisposeAll(clients); }
+    }
+}

@@ -13,13 +13,15 @@ static class TestSockets
 {
     const int IPPROTO_TCP = 6, TCP_DEFER_ACCEPT = 9, SOL_SOCKET = 1, SO_COOKIE = 57;
 
-    /// <summary>A listener on loopback port 0 with <paramref name="backlog"/>.</summary>
+    /// <summary>A listener on loopback port 0 with <paramref name="backlog"/>; on IPv6Any it is dual-stack
+    /// (.NET sets IPV6_V6ONLY on IPv6 sockets unless DualMode is set before bind).</summary>
     public static Socket Listen(int backlog, IPAddress? address = null, int deferAcceptSeconds = 0)
     {
         address ??= IPAddress.Loopback;
         var s = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
+            if (address.Equals(IPAddress.IPv6Any)) s.DualMode = true;
             s.Bind(new IPEndPoint(address, 0));
             if (deferAcceptSeconds > 0)
                 s.SetRawSocketOption(IPPROTO_TCP, TCP_DEFER_ACCEPT, BitConverter.GetBytes(deferAcceptSeconds));
