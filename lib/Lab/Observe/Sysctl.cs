@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Text;
+using static Tmds.Linux.LibC;
+
+namespace Lab.Observe;
+
+/// <summary>A sysctl a chapter discusses: its dotted name, what it means, and the values the kernel accepts.</summary>
+public sealed record KnownSysctl(string Name, string Meaning, long Min, long Max, int ValueCount = 1)
+{
+    public override string ToString() => $"{Name} ({Min}..{Max}): {Meaning}";
+}
+
+/// <summary>Why a sysctl could not be read or written.</summary>
+public enum SysctlFailure { UnknownName, NeedsPrivilege, ReadOnly, InvalidValue, Other }
+
+/// <summary>A sysctl read or write that failed; <see cref="Failure"/> says which way, the message what to do.</summary>
+public sealed class SysctlException : ObserveException
+{
+    public string Name { get; }
+    public SysctlFailure Failure { get; }
+
+    public SysctlException(string name, SysctlFailure failure, string message, int errno = 0, Exception? inner = null)
+        : base(message, errno, inner) { Name = name; Failure = failure; }
+}
+
+/// <summary>
+/// Kernel tunables under /proc/sys, by their dotted names ("net.core.somaxconn"), as `sysctl` spells them.
+/// <see cref="Set(string, string)"/> returns a scope that puts the old value back when disposed.
+/// Sysctls under net.* are per network namespace: /proc/sys is the caller's namespace.
+/// </summary>
+public static class Sysctl
+{
+    /// <summary>The sysctls the chapters discuss.</summary>
+    public static IReadOnlyList<KnownSysctl> Known { get; } =
+    [
+        new("net.core.somaxconn", "Upper limit on any listen() backlog: the accept queue holds min(backlog, somaxconn) (+1).", 0, int.MaxValue),
+        new("net.ipv4.tcp_max_syn_backlog", "Upper limit on the SYN queue (request sockets per listener), together with the backlog.", 0, int.MaxValue),
+        new("net.ipv4.tcp_syncookies", "0: never send SYN cookies; 1: when the SYN queue overflows; 2: always.", 0, 2),
+        new("net.ipv4.tcp_abort_on_overflow", "1: answer a final ACK with RST when the accept queue is full; 0: drop it and let the client retry.", 0, 1),
+        new("net.ipv4.tcp_synack_retries", "How many times a listener resends a SYN-ACK before dropping the request socket.", 0, 255),
+        new("net.ipv4.tcp_syn_retries", "How many times connect() resends a SYN before failing with ETIMEDOUT.", 1, 127),
+        new("net.ipv4.ip_local_port_range", "The ephemeral ports connect() picks from: two numbers, low and high.", 1, 65535, 2),
+        new("net.ipv4.tcp_migrate_req", "1: when an SO_REUSEPORT listener closes, move its queued requests to another listener on the port.", 0, 1),
+    ];
+
+    /// <summary>The /proc/sys file of a dotted name ("net.core.somaxconn" → /proc/sys/net/core/somaxconn).
+    /// A name with '/' is taken as a path under /proc/sys (for components with dots, like VLAN interface names).</summary>
+    public static string PathOf(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (name.Contains("..", StringComparison.Ordinal) || name.StartsWith('.') || name.StartsWith('/') && !name.StartsWith("/proc/sys/", StringComparison.Ordinal))
+            throw new SysctlException(name, SysctlFailure.UnknownName, $"'{name}' is not a sysctl name (expected e.g. \"net.core.somaxconn\").");
+        if (name.StartsWith("/proc/sys/", StringComparison.Ordinal)) return name;
+        return "/proc/sys/" + (name.Contains('/') ? name : name.Replace('.', '/'));
+    }
+
+    /// <summary>The sysctl's current value, whitespace as the kernel prints it but without the trailing newline.</summary>
+    public static string Read(string name)
+    {
+        var path = PathOf(name);
+        try { return File.ReadAllText(path).TrimEnd('\n'); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new SysctlException(name, SysctlFailure.UnknownName,
+                $"{name}: no such sysctl on this kernel ({path} does not exist). Check the spelling with `sysctl -a | grep {LastPart(name)}`.", Errno.ENOENT, e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new SysctlException(name, SysctlFailure.NeedsPrivilege, $"{name}: reading it needs root. Run as root.", Errno.EACCES, e);
+        }
+    }
+
+    /// <summary>The sysctl's value as a number; throws if it is not a single integer (ip_local_port_range is two: use <see cref="ReadInts"/>).</summary>
+    public static long ReadInt(string name)
+    {
+        var text = Read(name).Trim();
+        return long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v
+            : throw new SysctlException(name, SysctlFailure.Other, $"{name} is '{text}', not a single integer.");
+    }
+
+    /// <summary>A sysctl holding several integers (net.ipv4.ip_local_port_range → [32768, 60999]).</summary>
+    public static IReadOnlyList<long> ReadInts(string name) =>
+        Read(name).Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => long.TryParse(p, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v
+                : throw new SysctlException(name, SysctlFailure.Other, $"{name} holds '{p}', not an integer.")).ToList();
+
+    /// <summary>Sets a numeric sysctl; dispose the scope to put the old value back.</summary>
+    public static SysctlScope Set(string name, long value) => Set(name, value.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// Sets a sysctl (checking a known sysctl's range first) and returns a scope that restores the old value on Dispose.
+    /// Needs root (CAP_NET_ADMIN for net.*, CAP_SYS_ADMIN for the rest).
+    /// </summary>
+    public static SysctlScope Set(string name, string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        Validate(name, value);
+        var old = Read(name);
+        Write(name, value);
+        return new SysctlScope(name, old, value);
+    }
+
+    /// <summary>Checks a value against a known sysctl's range without writing it.</summary>
+    public static void Validate(string name, string value)
+    {
+        var known = Known.FirstOrDefault(k => k.Name == Normalize(name));
+        if (known is null) return;
+        var parts = value.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        string range = known.ValueCount == 1 ? $"{known.Min}..{known.Max}" : $"{known.ValueCount} integers, each {known.Min}..{known.Max}";
+        if (parts.Length != known.ValueCount)
+            throw new SysctlException(name, SysctlFailure.InvalidValue, $"{name} = '{value}' is out of range: it takes {range}. Nothing was written.");
+        foreach (var p in parts)
+            if (!long.TryParse(p, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) || v < known.Min || v > known.Max)
+                throw new SysctlException(name, SysctlFailure.InvalidValue,
+                    $"{name} = '{value}' is out of range: valid values are {range} ({known.Meaning}). Nothing was written.");
+        if (known.ValueCount == 2 && long.Parse(parts[0], CultureInfo.InvariantCulture) > long.Parse(parts[1], CultureInfo.InvariantCulture))
+            throw new SysctlException(name, SysctlFailure.InvalidValue, $"{name} = '{value}': the low end is above the high end. Nothing was written.");
+    }
+
+    static string Normalize(string name) => name.Replace('/', '.');
+    static string LastPart(string name) => name.Split('.', '/').Last();
+
+    /// <summary>Writes with open(2)/write(2) so the errno is the kernel's own: EINVAL (rejected value), EACCES/EPERM, EROFS.</summary>
+    internal static unsafe void Write(string name, string value)
+    {
+        var path = PathOf(name);
+        var bytes = Encoding.ASCII.GetBytes(value + "\n");
+        var pathBytes = Encoding.UTF8.GetBytes(path + "\0");
+        const int O_WRONLY = 1, O_CLOEXEC = 0x80000;
+        int fd;
+        fixed (byte* p = pathBytes) fd = open(p, O_WRONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            int e = errno;
+            if (e is Errno.EACCES && IsReadOnly(path))
+                throw new SysctlException(name, SysctlFailure.ReadOnly, $"{name} is read-only: the kernel only reports it (mode {File.GetUnixFileMode(path)}).", e);
+            throw WriteFailure(name, value, e);
+        }
+        try
+        {
+            long n;
+            fixed (byte* b = bytes) n = write(fd, b, (Tmds.Linux.size_t)bytes.Length);
+            if (n < 0) throw WriteFailure(name, value, errno);
+            if (n != bytes.Length) throw new SysctlException(name, SysctlFailure.Other, $"{name}: only {n} of {bytes.Length} bytes of '{value}' were written.");
+        }
+        finally { close(fd); }
+    }
+
+    static bool IsReadOnly(string path)
+    {
+        try { return (File.GetUnixFileMode(path) & (UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) == 0; }
+        catch (IOException) { return false; }
+    }
+
+    static SysctlException WriteFailure(string name, string value, int e)
+    {
+        var known = Known.FirstOrDefault(k => k.Name == Normalize(name));
+        return e switch
+        {
+            Errno.ENOENT => new SysctlException(name, SysctlFailure.UnknownName,
+                $"{name}: no such sysctl on this kernel. Check the spelling with `sysctl -a | grep {LastPart(name)}`.", e),
+            Errno.EACCES or Errno.EPERM or Errno.EROFS => new SysctlException(name, SysctlFailure.NeedsPrivilege,
+                $"{name}: writing it was refused ({Errno.Describe(e)}): it needs root (CAP_NET_ADMIN for net.*) — run as root or in the devcontainer with --cap-add NET_ADMIN" +
+                (e == Errno.EROFS ? "; /proc/sys is mounted read-only here (a container without that capability)" : "") + ".", e),
+            Errno.EINVAL or Errno.ERANGE => new SysctlException(name, SysctlFailure.InvalidValue,
+                $"{name}: the kernel rejected '{value}' ({Errno.Describe(e)})" + (known is null ? "" : $"; valid values are {known.Min}..{known.Max}") + ". The value is unchanged.", e),
+            _ => new SysctlException(name, SysctlFailure.Other, $"{name}: writing '{value}' failed: {Errno.Describe(e)}.", e),
+        };
+    }
+}
+
+/// <summary>
+/// A sysctl changed by <see cref="Sysctl.Set(string, string)"/>. Dispose puts the old value back (once; later calls do
+/// nothing). Tracked in <see cref="LabResources"/>, so a cancelled notebook cell restores it too.
+/// </summary>
+public sealed class SysctlScope : IDisposable
+{
+    int _disposed;
+
+    internal SysctlScope(string name, string oldValue, string newValue)
+    {
+        Name = name;
+        OldValue = oldValue;
+        NewValue = newValue;
+        LabResources.Track(this, "SysctlScope");
+    }
+
+    public string Name { get; }
+    /// <summary>The value before Set, restored on Dispose.</summary>
+    public string OldValue { get; }
+    public string NewValue { get; }
+    public bool Restored => _disposed != 0;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        try { Sysctl.Write(Name, OldValue); }
+        finally { LabResources.Untrack(this); }
+    }
+
+    public override string ToString() => $"{Name} = {NewValue} (was {OldValue}{(Restored ? ", restored" : "")})";
+}
