@@ -1,3 +1,4 @@
+using Lab.Sockets;
 using System.Runtime.InteropServices;
 using Lab.Interop;
 using Tmds.Linux;
@@ -24,9 +25,9 @@ internal sealed class NetlinkSocket : SafeHandle
         int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
         if (fd < 0)
         {
-            int e = errno;
-            throw new ObserveException($"socket(AF_NETLINK, {ProtocolName(protocol)}) failed: {Errno.Describe(e)}. " +
-                (e == Errno.EPROTONOSUPPORT ? "This kernel lacks the netlink family (sock_diag is built as module inet_diag/tcp_diag: try `modprobe tcp_diag`)." :
+            int e = Marshal.GetLastPInvokeError();
+            throw new ObserveException($"socket(AF_NETLINK, {ProtocolName(protocol)}) failed: {ErrnoNames.NameAndText(e)}. " +
+                (e == Lab.Interop.errno.EPROTONOSUPPORT ? "This kernel lacks the netlink family (sock_diag is built as module inet_diag/tcp_diag: try `modprobe tcp_diag`)." :
                  "Netlink sockets need no privilege; check the process's seccomp profile and fd limit."), e);
         }
         s.SetHandle(new IntPtr(fd));
@@ -36,9 +37,9 @@ internal sealed class NetlinkSocket : SafeHandle
         tv[1] = (long)(receiveTimeout.TotalMicroseconds % 1_000_000);
         if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) < 0)
         {
-            int e = errno;
+            int e = Marshal.GetLastPInvokeError();
             s.Dispose();
-            throw new ObserveException($"setsockopt(SO_RCVTIMEO) on a netlink socket failed: {Errno.Describe(e)}", e);
+            throw new ObserveException($"setsockopt(SO_RCVTIMEO) on a netlink socket failed: {ErrnoNames.NameAndText(e)}", e);
         }
         return s;
     }
@@ -65,9 +66,9 @@ internal sealed class NetlinkSocket : SafeHandle
                 {
                     long n = sendto(fd, p, (size_t)message.Length, 0, (sockaddr*)&addr, (socklen_t)sizeof(sockaddr_nl));
                     if (n == message.Length) return;
-                    int e = errno;
-                    if (n < 0 && e == Errno.EINTR && attempt < 3) continue;
-                    throw new ObserveException($"sendto(netlink) failed: {(n < 0 ? Errno.Describe(e) : $"sent {n} of {message.Length} bytes")}", n < 0 ? e : 0);
+                    int e = Marshal.GetLastPInvokeError();
+                    if (n < 0 && e == Lab.Interop.errno.EINTR && attempt < 3) continue;
+                    throw new ObserveException($"sendto(netlink) failed: {(n < 0 ? ErrnoNames.NameAndText(e) : $"sent {n} of {message.Length} bytes")}", n < 0 ? e : 0);
                 }
             }
         }
@@ -95,12 +96,12 @@ internal sealed class NetlinkSocket : SafeHandle
                             throw new ObserveException($"A netlink reply of {n} bytes did not fit the {buffer.Length}-byte buffer.");
                         return (int)n;
                     }
-                    int e = errno;
-                    if (e == Errno.EINTR && attempt < 3) continue;
-                    if (e == Errno.EAGAIN)
+                    int e = Marshal.GetLastPInvokeError();
+                    if (e == Lab.Interop.errno.EINTR && attempt < 3) continue;
+                    if (e == Lab.Interop.errno.EAGAIN)
                         throw new ObserveException("The kernel did not answer a netlink request within the receive timeout.", e);
-                    throw new ObserveException($"recv(netlink) failed: {Errno.Describe(e)}" +
-                        (e == Errno.ENOBUFS ? " (the socket's receive buffer overflowed; the reading was lost, take it again)" : ""), e);
+                    throw new ObserveException($"recv(netlink) failed: {ErrnoNames.NameAndText(e)}" +
+                        (e == Lab.Interop.errno.ENOBUFS ? " (the socket's receive buffer overflowed; the reading was lost, take it again)" : ""), e);
                 }
             }
         }
@@ -199,7 +200,7 @@ internal sealed class NetlinkChannel : IDisposable
                             throw Failure(-MemoryMarshal.Read<int>(payload));
                         return;
                     case netlink.NLMSG_ERROR:
-                        int err = payload.Length >= 4 ? MemoryMarshal.Read<int>(payload) : -Errno.EIO;
+                        int err = payload.Length >= 4 ? MemoryMarshal.Read<int>(payload) : -Lab.Interop.errno.EIO;
                         if (err == 0) return; // an ACK
                         throw Failure(-err);
                     case netlink.NLMSG_NOOP:
@@ -223,11 +224,11 @@ internal sealed class NetlinkChannel : IDisposable
     }
 
     ObserveException Describe(int e) => new(
-        $"The kernel refused a {NetlinkSocket.ProtocolName(_protocol)} request: {Errno.Describe(e)}" + e switch
+        $"The kernel refused a {NetlinkSocket.ProtocolName(_protocol)} request: {ErrnoNames.NameAndText(e)}" + e switch
         {
-            Errno.EINVAL => ". The request did not match what this kernel expects (a lab bug: please report the kernel version).",
-            Errno.ENOENT => ". Nothing matched.",
-            Errno.EPERM or Errno.EACCES => ". This request needs CAP_NET_ADMIN: run as root or in the devcontainer with --cap-add NET_ADMIN.",
+            Lab.Interop.errno.EINVAL => ". The request did not match what this kernel expects (a lab bug: please report the kernel version).",
+            Lab.Interop.errno.ENOENT => ". Nothing matched.",
+            Lab.Interop.errno.EPERM or Lab.Interop.errno.EACCES => ". This request needs CAP_NET_ADMIN: run as root or in the devcontainer with --cap-add NET_ADMIN.",
             _ => ".",
         }, e);
 }

@@ -1,3 +1,4 @@
+using Lab.Sockets;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
@@ -84,7 +85,7 @@ public sealed class SockDiag : IDisposable
                     DumpOne(AddressFamily.Unspecified, states, localPort, remotePort, anyPort, ref visitor);
                     return;
                 }
-                catch (ObserveException e) when (e.Errno is Errno.EINVAL or Errno.EOPNOTSUPP or Errno.ENOENT or Errno.EPROTONOSUPPORT)
+                catch (ObserveException e) when (e.Errno is errno.EINVAL or errno.EOPNOTSUPP or errno.ENOENT or errno.EPROTONOSUPPORT)
                 {
                     _compatRefused = true;
                     visitor = snapshot;

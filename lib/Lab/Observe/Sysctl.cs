@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using Lab.Interop;
+using Lab.Sockets;
 using System.Globalization;
 using System.Text;
 using static Tmds.Linux.LibC;
@@ -62,11 +65,11 @@ public static class Sysctl
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new SysctlException(name, SysctlFailure.UnknownName,
-                $"{name}: no such sysctl on this kernel ({path} does not exist). Check the spelling with `sysctl -a | grep {LastPart(name)}`.", Errno.ENOENT, e);
+                $"{name}: no such sysctl on this kernel ({path} does not exist). Check the spelling with `sysctl -a | grep {LastPart(name)}`.", Lab.Interop.errno.ENOENT, e);
         }
         catch (UnauthorizedAccessException e)
         {
-            throw new SysctlException(name, SysctlFailure.NeedsPrivilege, $"{name}: reading it needs root. Run as root.", Errno.EACCES, e);
+            throw new SysctlException(name, SysctlFailure.NeedsPrivilege, $"{name}: reading it needs root. Run as root.", Lab.Interop.errno.EACCES, e);
         }
     }
 
@@ -131,8 +134,8 @@ public static class Sysctl
         fixed (byte* p = pathBytes) fd = open(p, O_WRONLY | O_CLOEXEC, 0);
         if (fd < 0)
         {
-            int e = errno;
-            if (e is Errno.EACCES && IsReadOnly(path))
+            int e = Marshal.GetLastPInvokeError();
+            if (e is Lab.Interop.errno.EACCES && IsReadOnly(path))
                 throw new SysctlException(name, SysctlFailure.ReadOnly, $"{name} is read-only: the kernel only reports it (mode {File.GetUnixFileMode(path)}).", e);
             throw WriteFailure(name, value, e);
         }
@@ -140,7 +143,7 @@ public static class Sysctl
         {
             long n;
             fixed (byte* b = bytes) n = write(fd, b, (Tmds.Linux.size_t)bytes.Length);
-            if (n < 0) throw WriteFailure(name, value, errno);
+            if (n < 0) throw WriteFailure(name, value, Marshal.GetLastPInvokeError());
             if (n != bytes.Length) throw new SysctlException(name, SysctlFailure.Other, $"{name}: only {n} of {bytes.Length} bytes of '{value}' were written.");
         }
         finally { close(fd); }
@@ -157,14 +160,14 @@ public static class Sysctl
         var known = Known.FirstOrDefault(k => k.Name == Normalize(name));
         return e switch
         {
-            Errno.ENOENT => new SysctlException(name, SysctlFailure.UnknownName,
+            Lab.Interop.errno.ENOENT => new SysctlException(name, SysctlFailure.UnknownName,
                 $"{name}: no such sysctl on this kernel. Check the spelling with `sysctl -a | grep {LastPart(name)}`.", e),
-            Errno.EACCES or Errno.EPERM or Errno.EROFS => new SysctlException(name, SysctlFailure.NeedsPrivilege,
-                $"{name}: writing it was refused ({Errno.Describe(e)}): it needs root (CAP_NET_ADMIN for net.*) — run as root or in the devcontainer with --cap-add NET_ADMIN" +
-                (e == Errno.EROFS ? "; /proc/sys is mounted read-only here (a container without that capability)" : "") + ".", e),
-            Errno.EINVAL or Errno.ERANGE => new SysctlException(name, SysctlFailure.InvalidValue,
-                $"{name}: the kernel rejected '{value}' ({Errno.Describe(e)})" + (known is null ? "" : $"; valid values are {known.Min}..{known.Max}") + ". The value is unchanged.", e),
-            _ => new SysctlException(name, SysctlFailure.Other, $"{name}: writing '{value}' failed: {Errno.Describe(e)}.", e),
+            Lab.Interop.errno.EACCES or Lab.Interop.errno.EPERM or Lab.Interop.errno.EROFS => new SysctlException(name, SysctlFailure.NeedsPrivilege,
+                $"{name}: writing it was refused ({ErrnoNames.NameAndText(e)}): it needs root (CAP_NET_ADMIN for net.*) — run as root or in the devcontainer with --cap-add NET_ADMIN" +
+                (e == Lab.Interop.errno.EROFS ? "; /proc/sys is mounted read-only here (a container without that capability)" : "") + ".", e),
+            Lab.Interop.errno.EINVAL or Lab.Interop.errno.ERANGE => new SysctlException(name, SysctlFailure.InvalidValue,
+                $"{name}: the kernel rejected '{value}' ({ErrnoNames.NameAndText(e)})" + (known is null ? "" : $"; valid values are {known.Min}..{known.Max}") + ". The value is unchanged.", e),
+            _ => new SysctlException(name, SysctlFailure.Other, $"{name}: writing '{value}' failed: {ErrnoNames.NameAndText(e)}.", e),
         };
     }
 }

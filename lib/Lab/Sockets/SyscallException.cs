@@ -37,7 +37,7 @@ public sealed class SyscallException : Exception
     static string Format(string syscall, int errno, string? subject, string? hint)
     {
         var h = string.IsNullOrWhiteSpace(hint) ? Hints.For(syscall, errno, null) : hint;
-        return $"{syscall}({subject}) failed: {ErrnoNames.Name(errno)} ({ErrnoNames.Describe(errno)}). {h}";
+        return $"{syscall}({subject}) failed: {ErrnoNames.NameAndText(errno)}. {h}";
     }
 }
 
@@ -52,6 +52,9 @@ public static class ErrnoNames
 
     /// <summary>strerror(3)'s text, e.g. "Address already in use".</summary>
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    /// <summary>"EPERM (Operation not permitted)".</summary>
+    public static string NameAndText(int errno) => $"{Name(errno)} ({Describe(errno)})";
 }
 
 /// <summary>What a learner can do about an errno, by call.</summary>
