@@ -81,6 +81,33 @@ public sealed class NotebookEngine : IAsyncDisposable
 
     internal CellSink? RunningSink => _running;
 
+    /// <summary>Namespaces every cell imports (defaults and the options' own).</summary>
+    public IReadOnlyList<string> Imports => DefaultImports.Concat(_options.Imports).Distinct().ToList();
+
+    /// <summary>The last submission's compilation: what code can see now (completion builds on its references).</summary>
+    internal Compilation LastCompilation() => (_state ?? _root.GetAwaiter().GetResult()).Script.GetCompilation();
+
+    CodeIntelligence? _intelligence;
+    CodeIntelligence Intelligence => LazyInitializer.EnsureInitialized(ref _intelligence, () => new CodeIntelligence(this));
+
+    /// <summary>
+    /// Completions at <paramref name="cursor"/> (an offset into <paramref name="code"/>, the cell being edited), seeing
+    /// everything earlier cells declared. Each replaces code[Start..End). Roslyn's IDE completion (keywords, members
+    /// after a dot, locals, types in the imported namespaces).
+    /// </summary>
+    public async Task<IReadOnlyList<Completion>> CompleteAsync(string code, int cursor, CancellationToken ct = default)
+    {
+        await _root.ConfigureAwait(false);
+        return await Intelligence.CompleteAsync(code, cursor, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The symbol at <paramref name="cursor"/>: its signature and doc comment summary; null when there is none.</summary>
+    public async Task<Inspection?> InspectAsync(string code, int cursor, CancellationToken ct = default)
+    {
+        await _root.ConfigureAwait(false);
+        return await Intelligence.InspectAsync(code, cursor, ct).ConfigureAwait(false);
+    }
+
     async Task<ScriptState<object>> CreateRootAsync()
     {
         var opts = BaseOptions(Directory.GetCurrentDirectory(), "session");
