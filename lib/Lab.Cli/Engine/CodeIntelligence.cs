@@ -35,6 +35,12 @@ sealed class CodeIntelligence
 
     static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest, kind: SourceCodeKind.Script);
 
+    // "void LabResources.Track(IDisposable resource, string? what = null)": what a tooltip shows.
+    static readonly SymbolDisplayFormat SignatureFormat = SymbolDisplayFormat.MinimallyQualifiedFormat
+        .WithMemberOptions(SymbolDisplayMemberOptions.IncludeParameters | SymbolDisplayMemberOptions.IncludeType | SymbolDisplayMemberOptions.IncludeContainingType | SymbolDisplayMemberOptions.IncludeRef)
+        .WithParameterOptions(SymbolDisplayParameterOptions.IncludeType | SymbolDisplayParameterOptions.IncludeName | SymbolDisplayParameterOptions.IncludeDefaultValue | SymbolDisplayParameterOptions.IncludeParamsRefOut | SymbolDisplayParameterOptions.IncludeExtensionThis)
+        .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
+
     public CodeIntelligence(NotebookEngine engine) => _engine = engine;
 
     public async Task<IReadOnlyList<Completion>> CompleteAsync(string code, int cursor, CancellationToken ct)
@@ -70,7 +76,7 @@ sealed class CodeIntelligence
             if (symbol != null) break;
         }
         if (symbol == null) return null;
-        var signature = symbol.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat);
+        var signature = symbol.ToDisplayString(SignatureFormat);
         var xml = symbol.GetDocumentationCommentXml(cancellationToken: ct);
         if (string.IsNullOrWhiteSpace(xml) && symbol.OriginalDefinition is { } def && !SymbolEqualityComparer.Default.Equals(def, symbol))
             xml = def.GetDocumentationCommentXml(cancellationToken: ct);

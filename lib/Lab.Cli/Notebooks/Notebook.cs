@@ -35,14 +35,15 @@ public sealed class Notebook
         }
     }
 
-    public static Notebook Load(string path)
+    /// <summary>Reads a notebook; outputs are dropped unless <paramref name="keepOutputs"/> (reading an executed copy).</summary>
+    public static Notebook Load(string path, bool keepOutputs = false)
     {
-        var nb = Parse(File.ReadAllText(path));
+        var nb = Parse(File.ReadAllText(path), keepOutputs);
         nb.Path = System.IO.Path.GetFullPath(path);
         return nb;
     }
 
-    public static Notebook Parse(string json)
+    public static Notebook Parse(string json, bool keepOutputs = false)
     {
         var root = JsonNode.Parse(json) as JsonObject ?? throw new FormatException("not a notebook: the top level is not a JSON object");
         var nb = new Notebook
@@ -65,6 +66,12 @@ public sealed class Notebook
                 Id = (string?)c["id"] ?? "",
             };
             if (cell.Id.Length == 0 || !ids.Add(cell.Id)) { cell.Id = NewId(ids); }
+            if (keepOutputs && cell.IsCode)
+            {
+                cell.ExecutionCount = (int?)c["execution_count"];
+                foreach (var o in c["outputs"] as JsonArray ?? new JsonArray())
+                    if (o is JsonObject output) cell.Outputs.Add((JsonObject)output.DeepClone());
+            }
             nb.Cells.Add(cell);
         }
         return nb;
