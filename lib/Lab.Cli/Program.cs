@@ -42,6 +42,8 @@ namespace Lab.Cli
 {
     static class Commands
     {
+        static bool _timed;
+
         /// <summary>The repository's root: the folder above holding Lab.sln (from the current directory, then from this program's own place).</summary>
         public static string RepoRoot()
         {
@@ -87,6 +89,12 @@ namespace Lab.Cli
                 {
                     result = await NotebookRunner.RunAsync(path, Seconds(timeout), progress: p =>
                     {
+                        if (Environment.GetEnvironmentVariable("LAB_TIMING") == "1" && !_timed)
+                        {
+                            _timed = true;
+                            var since = DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime;
+                            Console.WriteLine($"timing: first cell result {since.TotalSeconds:0.00} s after the process started");
+                        }
                         Console.WriteLine(Line(p));
                         if (!p.Result.Succeeded) Console.WriteLine("  " + p.Result.ErrorValue);
                     }, ct: cts.Token);
