@@ -278,6 +278,7 @@ public sealed class NotebookEngine : IAsyncDisposable
         }
 
         // Timed out or cancelled: stop what the cell started, then give its thread a bounded time to return.
+        var ranFor = clock.Elapsed;
         stop.Cancel();
         var started = scope.Started();
         var failures = scope.DisposeStarted(_options.DisposeBudget);
@@ -290,7 +291,7 @@ public sealed class NotebookEngine : IAsyncDisposable
         _running = null;
 
         var stopped = started.GroupBy(s => s).Select(g => $"{g.Key} ×{g.Count()}").ToList();
-        var what = stoppedAs == CellStatus.TimedOut ? $"timed out after {Seconds(timeout)}" : $"was cancelled after {Seconds(clock.Elapsed)}";
+        var what = stoppedAs == CellStatus.TimedOut ? $"timed out after {Seconds(timeout)}" : $"was cancelled after {Seconds(ranFor)}";
         var message = $"{ctx.Label} {what}; stopped: {(stopped.Count == 0 ? "nothing the lab tracks" : string.Join(", ", stopped))}";
         var lines = new List<string> { message };
         lines.AddRange(failures.Select(f => "  did not stop: " + f));

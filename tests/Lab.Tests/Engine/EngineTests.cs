@@ -226,6 +226,27 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task OutputOfAFinishedCellsThreadLandsInTheRunningCellOrTheLog()
+    {
+        var stray = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var h = new EngineHarness(options: new EngineOptions { StrayOutput = (_, t) => stray.Enqueue(t) });
+        await h.RunOk("""
+            var first = new ManualResetEventSlim();
+            var second = new ManualResetEventSlim();
+            var wrote = new ManualResetEventSlim();
+            new Thread(() => { first.Wait(); Console.WriteLine("late line"); wrote.Set(); second.Wait(); Console.WriteLine("stray line"); }).Start();
+            """);
+        // The thread started in cell 1 writes while cell 2 runs: the text is cell 2's.
+        await h.RunOk("first.Set(); wrote.Wait();");
+        Assert.Equal("late line\n", h.Out);
+        // While no cell runs, the engine's stray-output handler gets it.
+        var second = (ManualResetEventSlim)(await h.RunOk("second")).RawValue!;
+        second.Set();
+        await EngineTests.WaitUntil(() => string.Concat(stray).Contains("stray line"));
+        Assert.DoesNotContain("stray line", h.Out);
+    }
+
+    [Fact]
     public void IsCompleteTellsWhenASubmissionNeedsMoreLines()
     {
         Assert.True(NotebookEngine.IsComplete("var x = 1;"));
