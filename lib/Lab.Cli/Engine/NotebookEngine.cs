@@ -166,7 +166,15 @@ public sealed class NotebookEngine : IAsyncDisposable
     public async Task<CellResult> ExecuteAsync(string code, CellContext ctx, CancellationToken ct = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try { await _gate.WaitAsync(ct).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return new CellResult
+            {
+                Status = CellStatus.Cancelled, ErrorName = "CancelledError",
+                ErrorValue = $"{ctx.Label} was cancelled while the previous cell was still running",
+            };
+        }
         var clock = Stopwatch.StartNew();
         try
         {
