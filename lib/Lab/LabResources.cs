@@ -74,6 +74,11 @@ public static class LabResources
         return failures;
     }
 
+    internal static IReadOnlyList<string> LiveIn(long scope)
+    {
+        lock (Gate) return Live.Where(e => e.Scope == scope).Select(e => e.What).ToList();
+    }
+
     internal static void EndScope(long id, long previous) => Interlocked.CompareExchange(ref _currentScope, previous, id);
 }
 
@@ -85,6 +90,9 @@ public sealed class CellScope : IDisposable
 
     /// <summary>Disposes what was tracked in this scope (a cancelled or timed-out cell). Returns what failed to stop.</summary>
     public IReadOnlyList<string> DisposeStarted(TimeSpan? budget = null) => LabResources.DisposeWhere(s => s == _id, budget);
+
+    /// <summary>What this scope started and has not been disposed yet, by kind (e.g. "Listener"), for a host's report.</summary>
+    public IReadOnlyList<string> Started() => LabResources.LiveIn(_id);
 
     /// <summary>Ends the scope; what it started stays alive.</summary>
     public void Dispose() => LabResources.EndScope(_id, _previous);

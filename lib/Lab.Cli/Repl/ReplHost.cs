@@ -1,0 +1,112 @@
+using System.Text;
+using Lab.Cli.Engine;
+using Lab.Display;
+
+namespace Lab.Cli.Repl;
+
+/// <summary>
+/// <c>lab repl</c>: C# at a prompt, in one engine session with Lab.dll already referenced. A submission continues
+/// over lines until it is complete (an open brace waits for its close). Values print as text (records as tables);
+/// a chart is written to an HTML page whose path is printed. Ctrl+C stops the running cell (what it started is
+/// disposed); Ctrl+D or #exit quits. With standard input redirected it reads plain lines and prints no prompts.
+/// </summary>
+public sealed class ReplHost
+{
+    readonly TextWriter _out = ConsoleRouter.RealOut;
+    readonly TextWriter _err = ConsoleRouter.RealError;
+    int _charts;
+
+    public async Task<int> RunAsync()
+    {
+        var root = Commands.RepoRoot();
+        var lab = Path.Combine(root, "artifacts", "bin", "Lab", "debug", "Lab.dll");
+        if (!File.Exists(lab)) lab = typeof(LabInfo).Assembly.Location;
+        var chartsDir = Path.Combine(root, "artifacts", "repl");
+        var interactive = !Console.IsInputRedirected;
+
+        ConsoleRouter.Install();
+        await using var engine = new NotebookEngine(new EngineOptions
+        {
+            References = new[] { lab },
+            Imports = new[] { "Lab", "Lab.Display" },
+            Plotly = PlotlyInclusion.EveryChart,
+            DefaultTimeout = Timeout.InfiniteTimeSpan,
+            StrayOutput = (_, text) => ConsoleRouter.RealError.Write(text),
+        });
+        var editor = interactive ? new LineEditor(engine, HistoryPath()) : null;
+        if (interactive)
+            _out.WriteLine("lab repl: C# with the lab's library loaded. Submit with Enter; an incomplete line continues. Ctrl+C stops a running cell; Ctrl+D or #exit quits.");
+
+        CancellationTokenSource? running = null;
+        var atPrompt = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            var r = running;
+            if (r != null) r.Cancel();
+        };
+
+        int cell = 0;
+        while (true)
+        {
+            var buffer = new StringBuilder();
+            bool eof = false;
+            while (true)
+            {
+                var prompt = buffer.Length == 0 ? "> " : ". ";
+                var line = editor != null ? editor.ReadLine(prompt, buffer.ToString()) : Console.In.ReadLine();
+                if (line == null) { eof = true; break; }
+                if (buffer.Length == 0 && line.Trim() is "#exit" or "#quit") { eof = true; break; }
+                if (buffer.Length == 0 && string.IsNullOrWhiteSpace(line)) continue;
+                buffer.Append(line).Append('\n');
+                if (NotebookEngine.IsComplete(buffer.ToString())) break;
+            }
+            if (eof && buffer.Length == 0) break;
+            var code = buffer.ToString();
+            editor?.AddHistory(code.TrimEnd('\n'));
+            cell++;
+            running = new CancellationTokenSource();
+            var ctx = new CellContext
+            {
+                NotebookPath = Path.Combine(Directory.GetCurrentDirectory(), "repl"),
+                CellNumber = cell,
+                Stdout = t => _out.Write(t),
+                Stderr = t => _err.Write(t),
+                Display = (b, _) => Show(b, chartsDir),
+                UpdateDisplay = (_, b) => Show(b, chartsDir),
+                Input = p => { _out.Write(p); return Console.In.ReadLine(); },
+            };
+            var result = await engine.ExecuteAsync(code, ctx, running.Token);
+            running.Dispose();
+            running = null;
+            if (result.Value != null) Show(result.Value, chartsDir);
+            if (!result.Succeeded)
+            {
+                _err.WriteLine(result.ErrorValue);
+                foreach (var l in result.Traceback.Skip(1)) _err.WriteLine(l);
+            }
+            _out.Flush();
+            if (eof) break;
+        }
+        return 0;
+    }
+
+    void Show(MimeBundle b, string chartsDir)
+    {
+        if (b.Html is { } html && ChartHtml.ContainsChart(html))
+        {
+            Directory.CreateDirectory(chartsDir);
+            var path = Path.Combine(chartsDir, $"chart-{Environment.ProcessId}-{Interlocked.Increment(ref _charts)}.html");
+            File.WriteAllText(path, $"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>lab chart</title></head><body>\n{html}\n</body></html>\n");
+            _out.WriteLine($"{b.Text}: {path}");
+            return;
+        }
+        _out.WriteLine(b.Text);
+    }
+
+    static string? HistoryPath()
+    {
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return string.IsNullOrEmpty(home) ? null : Path.Combine(home, ".lab_repl_history");
+    }
+}

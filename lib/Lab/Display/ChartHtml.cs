@@ -1,0 +1,55 @@
+using System.Net;
+using System.Text;
+using Plotly.NET;
+
+namespace Lab.Display;
+
+/// <summary>
+/// HTML for a Plotly.NET chart: a div and a small script that calls <c>Plotly.newPlot</c> once <c>window.Plotly</c>
+/// exists. plotly.js itself is not in the fragment: see <see cref="PlotlyJs"/> and <see cref="PlotlyInclusion"/>.
+/// </summary>
+public static class ChartHtml
+{
+    /// <summary>Attribute on every chart div; hosts look for it to know an HTML output holds a chart.</summary>
+    public const string Marker = "data-lab-plotly";
+
+    /// <summary>True when an HTML output contains a chart made by <see cref="Fragment"/>.</summary>
+    public static bool ContainsChart(string? html) => html != null && html.Contains(Marker, StringComparison.Ordinal);
+
+    /// <summary>The chart's div and drawing script, without plotly.js.</summary>
+    public static string Fragment(GenericChart chart)
+    {
+        var id = "lab-plot-" + Guid.NewGuid().ToString("N")[..12];
+        var figure = GenericChart.toFigureJson(chart);
+        var (width, height) = GenericChart.tryGetLayoutSize(chart) is var size ? (size.Item1, size.Item2) : default;
+        var style = new StringBuilder();
+        style.Append(width != null ? $"width:{width.Value}px;" : "width:100%;");
+        style.Append(height != null ? $"height:{height.Value}px;" : "height:450px;");
+        var json = figure.Replace("</", "<\\/");
+        return $$"""
+<div id="{{id}}" class="lab-plot" {{Marker}}="1" style="{{style}}"></div>
+<script type="text/javascript">
+(function(){
+  var fig = {{json}};
+  function draw(){ var el = document.getElementById('{{id}}'); if (el) window.Plotly.newPlot(el, fig.data || [], fig.layout || {}, Object.assign({responsive: true}, fig.config || {})); }
+  if (window.Plotly) { draw(); } else { (window.__labPlotlyWaiting = window.__labPlotlyWaiting || []).push(draw); }
+})();
+</script>
+""";
+    }
+
+    /// <summary>The fragment with plotly.js prepended, for <see cref="PlotlyInclusion.EveryChart"/> or a first output.</summary>
+    public static string WithPlotlyJs(string fragmentHtml) => PlotlyJs.ScriptTag() + fragmentHtml;
+
+    /// <summary>A standalone HTML page holding one chart (the REPL writes these to files).</summary>
+    public static string Page(GenericChart chart, string title = "chart") =>
+        $"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title>\n{PlotlyJs.ScriptTag()}</head>\n<body>\n{Fragment(chart)}\n</body></html>\n";
+
+    /// <summary>Plain text standing in for a chart where HTML cannot show (a terminal, text/plain).</summary>
+    public static string Text(GenericChart chart)
+    {
+        var traces = GenericChart.getTraces(chart);
+        var kinds = string.Join(", ", traces.Select(t => t.type).Distinct());
+        return $"Plotly chart: {traces.Length} trace(s) ({kinds})";
+    }
+}

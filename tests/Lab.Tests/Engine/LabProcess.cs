@@ -1,0 +1,58 @@
+using System.Diagnostics;
+
+namespace Lab.Tests.Engine;
+
+/// <summary>The built `lab` command run as a child process, as a reader or CI runs it.</summary>
+static class LabProcess
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+    }
+
+    public static string Dll => Path.Combine(RepoRoot.Path, "artifacts", "bin", "Lab.Cli", "debug", "Lab.Cli.dll");
+
+    public static async Task<Result> Run(string workingDirectory, string? stdin, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (stdin != null) await p.StandardInput.WriteAsync(stdin);
+        p.StandardInput.Close();
+        try { await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(300)); }
+        catch (TimeoutException) { p.Kill(entireProcessTree: true); throw new TimeoutException($"lab {string.Join(' ', args)} did not exit within 300 s"); }
+        return new Result(p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>A temp tree: lib/ holds a copy of the built library, nb/ a copy of a fixture folder (its notebooks #r "../lib/Lab.dll").</summary>
+    public static string FixtureTree(string fixtureFolder)
+    {
+        var root = Directory.CreateTempSubdirectory("lab-fixture-").FullName;
+        var lib = Directory.CreateDirectory(Path.Combine(root, "lib")).FullName;
+        foreach (var f in Directory.GetFiles(Path.Combine(RepoRoot.Path, "artifacts", "bin", "Lab", "debug"), "*.dll"))
+            File.Copy(f, Path.Combine(lib, Path.GetFileName(f)));
+        var nb = Directory.CreateDirectory(Path.Combine(root, "nb")).FullName;
+        var src = Path.Combine(AppContext.BaseDirectory, "Fixtures", fixtureFolder);
+        foreach (var f in Directory.GetFiles(src)) File.Copy(f, Path.Combine(nb, Path.GetFileName(f)));
+        return root;
+    }
+
+    public static async Task<(int ExitCode, string Output)> Python(params string[] args)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return (p.ExitCode, await o + await e);
+    }
+}
