@@ -1,3 +1,4 @@
+using System.Net;
 using System.Collections;
 using System.Text;
 
@@ -20,6 +21,24 @@ public sealed class SocketTable : IReadOnlyList<SocketRow>
     /// <summary>Every TCP socket whose local or remote port is <paramref name="port"/>, like
     /// <c>ss -tan '( sport = :P or dport = :P )'</c>; filtered in the kernel by inet_diag bytecode.</summary>
     public static SocketTable ForPort(int port) => Read(new SocketFilter { AnyPort = port });
+
+    /// <summary>
+    /// The sockets of one listener: the listener itself, its request sockets, the connections it accepted (local end
+    /// is <paramref name="listener"/>) and the clients connecting to it (remote end is <paramref name="listener"/>).
+    /// Unlike <see cref="ForPort"/>, other sockets that merely share the port number (another address, or a client
+    /// elsewhere whose ephemeral port happens to be the same) are left out. A wildcard listener (0.0.0.0, ::)
+    /// matches any local address on its port.
+    /// </summary>
+    public static SocketTable ForEndPoint(IPEndPoint listener)
+    {
+        var all = ForPort(listener.Port);
+        bool wildcard = listener.Address.Equals(IPAddress.Any) || listener.Address.Equals(IPAddress.IPv6Any);
+        bool Same(IPEndPoint e) => e.Port == listener.Port &&
+            (wildcard || Normal(e.Address).Equals(Normal(listener.Address)));
+        return new SocketTable(all.Where(r => Same(r.Local) || Same(r.Remote)).ToList(), all.At);
+    }
+
+    static IPAddress Normal(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
     /// <summary>Every listening TCP socket, like <c>ss -ltn</c>: RecvQ is the accept queue, SendQ its limit.</summary>
     public static SocketTable Listeners() => Read(SocketFilter.InStates(TcpSocketState.Listen));

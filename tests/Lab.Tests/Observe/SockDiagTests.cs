@@ -270,3 +270,24 @@ public class SockDiagRecoveryTests
         }
     }
 }
+
+public class SocketTableForEndPointTests
+{
+    [Fact]
+    public void OneListenersTableLeavesOutSocketsThatOnlyShareItsPortNumber()
+    {
+        using var listener = Lab.Sockets.Listener.Open("127.0.0.1:0", backlog: 8);
+        // Another listener on the same port number at another loopback address: same port, different socket.
+        using var other = Lab.Sockets.Listener.Open(new IPEndPoint(IPAddress.Parse("127.0.0.2"), listener.Port), backlog: 8);
+        using var mine = Lab.Sockets.Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(5));
+        using var theirs = Lab.Sockets.Client.Connect(other.LocalEndPoint, TimeSpan.FromSeconds(5));
+        var table = SocketTable.ForEndPoint(listener.LocalEndPoint);
+        Assert.Contains(table, r => r.State == TcpSocketState.Listen && r.Local.Equals(listener.LocalEndPoint));
+        Assert.Contains(table, r => r.State == TcpSocketState.Established && r.Remote.Equals(listener.LocalEndPoint));
+        Assert.DoesNotContain(table, r => r.Local.Address.Equals(IPAddress.Parse("127.0.0.2")) || r.Remote.Address.Equals(IPAddress.Parse("127.0.0.2")));
+        Assert.True(SocketTable.ForPort(listener.Port).Count > table.Count);
+        // ss agrees when asked for this endpoint only.
+        var ss = Tool.Ss("-tanH", $"( src 127.0.0.1:{listener.Port} or dst 127.0.0.1:{listener.Port} )");
+        Assert.Equal(ss.Count, table.Count);
+    }
+}

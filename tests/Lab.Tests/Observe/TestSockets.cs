@@ -13,8 +13,11 @@ static class TestSockets
 {
     const int IPPROTO_TCP = 6, TCP_DEFER_ACCEPT = 9, SOL_SOCKET = 1, SO_COOKIE = 57;
 
-    /// <summary>A listener on loopback port 0 with <paramref name="backlog"/>; on IPv6Any it is dual-stack
-    /// (.NET sets IPV6_V6ONLY on IPv6 sockets unless DualMode is set before bind).</summary>
+    /// <summary>A listener on loopback with <paramref name="backlog"/>; on IPv6Any it is dual-stack
+    /// (.NET sets IPV6_V6ONLY on IPv6 sockets unless DualMode is set before bind).
+    /// Its port is one no socket on the machine uses, below the ephemeral range (ip_local_port_range): port 0
+    /// would draw from the range other tests' clients also draw from, so a table "for this port" could pick up
+    /// another test's client or TIME-WAIT socket that happens to have the same number.</summary>
     public static Socket Listen(int backlog, IPAddress? address = null, int deferAcceptSeconds = 0)
     {
         address ??= IPAddress.Loopback;
@@ -22,13 +25,24 @@ static class TestSockets
         try
         {
             if (address.Equals(IPAddress.IPv6Any)) s.DualMode = true;
-            s.Bind(new IPEndPoint(address, 0));
+            s.Bind(new IPEndPoint(address, UnusedPortBelowEphemeralRange()));
             if (deferAcceptSeconds > 0)
                 s.SetRawSocketOption(IPPROTO_TCP, TCP_DEFER_ACCEPT, BitConverter.GetBytes(deferAcceptSeconds));
             s.Listen(backlog);
             return s;
         }
         catch { s.Dispose(); throw; }
+    }
+
+    static int UnusedPortBelowEphemeralRange()
+    {
+        var low = int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split('\t', ' ')[0]);
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            int port = Random.Shared.Next(Math.Max(1024, low - 12000), low);
+            if (Lab.Observe.SocketTable.ForPort(port).Count == 0) return port;
+        }
+        throw new InvalidOperationException("no unused port below the ephemeral range after 200 tries");
     }
 
     public static IPEndPoint EndPoint(this Socket s) => (IPEndPoint)s.LocalEndPoint!;
