@@ -28,6 +28,7 @@ public static class LabFormatters
         if (Interlocked.Exchange(ref _registered, 1) == 1) return;
         Register<GenericChart>(ChartHtml.Fragment, ChartHtml.Text);
         TableFormatter.Register();
+        ReadingFormatters.Register();
     }
 
     /// <summary>Registers HTML and plain-text formatters for <typeparamref name="T"/> (and types derived from it).</summary>

@@ -13,7 +13,10 @@ public enum Capability
     SysAdmin = 21,
 }
 
-/// <summary>Reads this process's effective capabilities from /proc/self/status (CapEff), as `capsh --print` does.</summary>
+/// <summary>
+/// Reads the calling thread's effective capabilities (CapEff in /proc/thread-self/status), as `capsh --print` does.
+/// Capabilities are per thread on Linux; a process normally holds the same set on every thread.
+/// </summary>
 public static class Capabilities
 {
     /// <summary>True when the calling process holds <paramref name="cap"/> in its effective set.</summary>
@@ -22,7 +25,7 @@ public static class Capabilities
     /// <summary>The effective capability mask.</summary>
     public static ulong Effective()
     {
-        foreach (var line in File.ReadLines("/proc/self/status"))
+        foreach (var line in File.ReadLines("/proc/thread-self/status"))
             if (line.StartsWith("CapEff:"))
                 return Convert.ToUInt64(line[7..].Trim(), 16);
         return 0;

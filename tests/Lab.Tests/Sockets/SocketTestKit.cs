@@ -74,9 +74,5 @@ public static unsafe class ThreadCaps
         return result;
     }
 
-    public static bool Has(int capability)
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapEff:"));
-        return (Convert.ToUInt64(line[7..].Trim(), 16) & (1UL << capability)) != 0;
-    }
+    public static bool Has(int capability) => Lab.Hosts.Capabilities.Has((Lab.Hosts.Capability)capability);
 }

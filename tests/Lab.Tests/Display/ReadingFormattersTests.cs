@@ -1,0 +1,62 @@
+using Lab.Display;
+using Lab.Hosts;
+using Lab.Observe;
+using Lab.Sockets;
+using Lab.Tests.Sockets;
+
+namespace Lab.Tests.Display;
+
+public class ReadingFormattersTests
+{
+    [Fact]
+    public void ReadingsShowAsTablesAndGaugesNotTypeNames()
+    {
+        using var listener = Listener.Open("127.0.0.1:0", backlog: 2);
+        using var clients = Clients.Open(listener.LocalEndPoint, 2);
+        Assert.True(SpinWait.SpinUntil(() => listener.ReadAcceptQueue().Length == 2, TimeSpan.FromSeconds(5)));
+
+        var table = LabFormatters.Bundle(SocketTable.ForEndPoint(listener.LocalEndPoint));
+        Assert.Contains("<th>Recv-Q</th>", table["text/html"]);
+        Assert.Contains("LISTEN", table["text/html"]);
+        Assert.DoesNotContain("Lab.Observe", table["text/plain"]);
+
+        var queues = LabFormatters.Bundle(ListenQueues.ForPort(listener.LocalEndPoint));
+        Assert.Contains("accept queue", queues["text/html"]);
+        Assert.Contains("2 established", queues["text/html"]);
+        Assert.Contains("accept queue 2 (limit 2)", queues["text/plain"]);
+
+        Assert.Contains("accept queue 2 (limit 2)", LabFormatters.Bundle(listener.ReadAcceptQueue())["text/plain"]);
+
+        using var accepted = ((AcceptResult.Accepted)listener.Accept(TimeSpan.FromSeconds(5))).Connection;
+        var info = LabFormatters.Bundle(accepted.Info());
+        Assert.Contains("Established", info["text/plain"]);
+        Assert.Contains("TCP_INFO", info["text/html"]);
+
+        using var watch = NetCounters.Watch();
+        using (Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(5))) { }
+        Assert.Contains("TcpActiveOpens", LabFormatters.Bundle(watch.Changes)["text/plain"]);
+    }
+
+    [Fact]
+    public void ChecksPassAsValuesAndFailAsErrorsNamingTheClaim()
+    {
+        var ok = Check.Equal(4, 4, "the accept queue holds backlog+1");
+        Assert.Contains("✓ the accept queue holds backlog+1", LabFormatters.Bundle(ok)["text/html"]);
+        var e = Assert.Throws<CheckFailedException>(() => Check.AtLeast(1, 4, "ListenOverflows grew by at least 4"));
+        Assert.Contains("ListenOverflows grew by at least 4", e.Message);
+        Assert.Contains("read 1, needed at least 4", e.Message);
+    }
+
+    [Fact]
+    public void ACellThatNeedsAMissingCapabilityIsSkippedWithTheFix()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin), "needs CAP_NET_ADMIN to drop it");
+        Needs.Capabilities(Capability.NetAdmin); // held here: no skip
+        var e = ThreadCaps.Without((int)Capability.NetAdmin, () =>
+            Assert.Throws<CellSkippedException>(() => Needs.Capabilities("the namespace table", Capability.NetAdmin, Capability.NetRaw)));
+        Assert.Contains("CAP_NET_ADMIN", e.Reason);
+        Assert.DoesNotContain("CAP_NET_RAW", e.Reason);
+        Assert.Contains("--cap-add=NET_ADMIN", e.Reason);
+        Assert.Equal("the namespace table", e.WouldShow);
+    }
+}
