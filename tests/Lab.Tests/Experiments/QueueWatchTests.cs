@@ -1,0 +1,22 @@
+using Lab.Experiments;
+using Lab.Sockets;
+
+namespace Lab.Tests.Experiments;
+
+public class QueueWatchTests
+{
+    [Fact]
+    public void TheAcceptQueueFillsOnTheChartAsClientsConnect()
+    {
+        using var listener = Listener.Open("127.0.0.1:0", backlog: 4);
+        var frames = new List<object>();
+        using var watch = QueueWatch.Start(listener.LocalEndPoint, f => { lock (frames) frames.Add(f); });
+        using var clients = Clients.Open(listener.LocalEndPoint, 3);
+        Assert.True(SpinWait.SpinUntil(() => watch.PeakAcceptQueue == 3, TimeSpan.FromSeconds(10)), "peak " + watch.PeakAcceptQueue);
+        watch.Stop();
+        Assert.NotEmpty(frames);
+        Assert.Equal(4, watch.Samples[^1].Value.AcceptLimit);
+        var html = Plotly.NET.GenericChart.toChartHTML(watch.Chart());
+        Assert.Contains("accept queue (established, not yet accepted)", html);
+    }
+}
