@@ -35,6 +35,9 @@ var repl = new Command("repl", "An interactive C# prompt with the lab's library 
 repl.SetAction((_, _) => new ReplHost().RunAsync());
 root.Subcommands.Add(repl);
 
+// lab doctor
+root.Subcommands.Add(Lab.Cli.Doctor.Doctor.CreateCommand());
+
 // Ctrl+C is the commands' own business (the REPL stops a cell, not the process).
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
 

@@ -1,0 +1,164 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.RegularExpressions;
+using Lab.Cli.Notebooks;
+using Lab.Hosts;
+using Lab.Observe;
+
+namespace Lab.Cli.Doctor;
+
+/// <summary>Whether a chapter can run here.</summary>
+public enum ChapterReadiness { Full, Partly, No }
+
+/// <summary>One chapter's verdict: what it needs that is missing, and which of its experiments would be skipped.</summary>
+public sealed record ChapterCheck(string Notebook, string Title, ChapterReadiness Readiness,
+    IReadOnlyList<string> Missing, IReadOnlyList<string> SkippedExperiments);
+
+/// <summary>What `lab doctor` found on this machine.</summary>
+public sealed record DoctorReport(
+    string KernelVersion,
+    IReadOnlyList<(string Capability, bool Held)> Capabilities,
+    IReadOnlyList<(string Name, string Value)> Sysctls,
+    IReadOnlyList<(string Tool, bool Present)> Tools,
+    string? KernelspecPath,
+    IReadOnlyList<ChapterCheck> Chapters)
+{
+    /// <summary>True when every chapter can run fully (the doctor's exit status is 0).</summary>
+    public bool AllFull => Chapters.All(c => c.Readiness == ChapterReadiness.Full);
+}
+
+/// <summary>
+/// `lab doctor`: reads this machine (kernel, capabilities, the sysctls the chapters discuss, tools, the Jupyter
+/// kernelspec) and says for each chapter whether it runs fully, partly or not, with the fix. A chapter's needs are
+/// read from the chapter itself: every cell that calls <c>Needs.Capabilities(Capability.X, …)</c>.
+/// </summary>
+public static class Doctor
+{
+    static readonly Capability[] Watched = [Capability.NetAdmin, Capability.NetRaw, Capability.SysAdmin];
+    static readonly string[] ToolsUsed = ["ip", "ss", "nstat", "nft", "tc"];
+    static readonly Regex NeedsCall = new(@"Needs\.Capabilities\(([^;]*)\)", RegexOptions.Compiled);
+    static readonly Regex CapabilityName = new(@"Capability\.(\w+)", RegexOptions.Compiled);
+
+    /// <summary>Examines this machine against the chapters in <paramref name="notebooksDir"/>.</summary>
+    public static DoctorReport Examine(string notebooksDir)
+    {
+        var caps = Watched.Select(c => (Capabilities.Name(c), Capabilities.Has(c))).ToList();
+        var sysctls = Sysctl.Known.Select(k => (k.Name, TryRead(k.Name))).ToList();
+        var tools = ToolsUsed.Select(t => (t, OnPath(t))).ToList();
+        var chapters = Directory.Exists(notebooksDir)
+            ? NotebookRunner.Chapters(notebooksDir).Select(CheckChapter).ToList()
+            : new List<ChapterCheck>();
+        return new DoctorReport(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), caps, sysctls, tools, FindKernelspec(), chapters);
+    }
+
+    static string TryRead(string name)
+    {
+        try { return Sysctl.Read(name).Replace('\t', ' '); }
+        catch (SysctlException e) { return "unreadable: " + e.Message; }
+    }
+
+    static bool OnPath(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':')
+            .Concat(["/usr/sbin", "/sbin"]).Any(d => File.Exists(Path.Combine(d, tool)));
+
+    /// <summary>The folder of the installed lab-csharp kernelspec, or null (searched where Jupyter searches).</summary>
+    public static string? FindKernelspec()
+    {
+        var home = Environment.GetEnvironmentVariable("HOME") ?? "/root";
+        var dirs = (Environment.GetEnvironmentVariable("JUPYTER_PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat([Path.Combine(home, ".local/share/jupyter"), "/usr/local/share/jupyter", "/usr/share/jupyter"]);
+        return dirs.Select(d => Path.Combine(d, "kernels", "lab-csharp"))
+                   .FirstOrDefault(d => File.Exists(Path.Combine(d, "kernel.json")));
+    }
+
+    /// <summary>What one chapter needs, from its cells' Needs.Capabilities calls, against what this process holds.</summary>
+    public static ChapterCheck CheckChapter(string path)
+    {
+        var nb = Notebook.Load(path);
+        var missing = new SortedSet<string>();
+        var skipped = new List<string>();
+        string heading = nb.Title ?? Path.GetFileNameWithoutExtension(path);
+        bool setupBlocked = false;
+        int codeCell = 0;
+        foreach (var cell in nb.Cells)
+        {
+            if (cell.CellType == "markdown")
+            {
+                var h = cell.Source.Split('\n').FirstOrDefault(l => l.StartsWith('#'));
+                if (h != null) heading = h.TrimStart('#', ' ');
+                continue;
+            }
+            if (cell.CellType != "code") continue;
+            codeCell++;
+            var lacking = NeedsCall.Matches(cell.Source)
+                .SelectMany(m => CapabilityName.Matches(m.Groups[1].Value).Select(c => c.Groups[1].Value))
+                .Where(n => Enum.TryParse<Capability>(n, out var cap) && !Capabilities.Has(cap))
+                .Select(n => Capabilities.Name(Enum.Parse<Capability>(n)))
+                .ToList();
+            if (lacking.Count == 0) continue;
+            foreach (var l in lacking) missing.Add(l);
+            if (codeCell == 1) setupBlocked = true;
+            if (!skipped.Contains(heading)) skipped.Add(heading);
+        }
+        var readiness = missing.Count == 0 ? ChapterReadiness.Full : setupBlocked ? ChapterReadiness.No : ChapterReadiness.Partly;
+        return new ChapterCheck(Path.GetFileName(path), nb.Title ?? Path.GetFileName(path), readiness, missing.ToList(), skipped);
+    }
+
+    /// <summary>The fix for a missing capability, as a reader in the devcontainer applies it.</summary>
+    public static string FixFor(string capability) =>
+        $"add --cap-add={capability["CAP_".Length..]} to runArgs in .devcontainer/devcontainer.json (or run as root)";
+
+    /// <summary>The report as a terminal shows it.</summary>
+    public static string Render(DoctorReport r)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"Linux kernel {r.KernelVersion}");
+        sb.AppendLine();
+        sb.AppendLine("Capabilities (this process):");
+        foreach (var (c, held) in r.Capabilities)
+            sb.AppendLine($"  {(held ? "✓" : "✗")} {c}{(held ? "" : "   fix: " + FixFor(c))}");
+        sb.AppendLine();
+        sb.AppendLine("Sysctls the chapters read:");
+        foreach (var (n, v) in r.Sysctls) sb.AppendLine($"  {n,-34} {v}");
+        sb.AppendLine();
+        sb.AppendLine("Tools:");
+        foreach (var (t, present) in r.Tools)
+            sb.AppendLine($"  {(present ? "✓" : "✗")} {t}{(present ? "" : "   fix: bash scripts/prereqs (as root)")}");
+        sb.AppendLine();
+        sb.AppendLine(r.KernelspecPath is { } k
+            ? $"Jupyter kernelspec lab-csharp: ✓ {k}"
+            : "Jupyter kernelspec lab-csharp: ✗ not installed   fix: run `./lab jupyter install --user`");
+        sb.AppendLine();
+        sb.AppendLine("Chapters:");
+        foreach (var c in r.Chapters)
+        {
+            var mark = c.Readiness switch { ChapterReadiness.Full => "✓ runs fully", ChapterReadiness.Partly => "◐ runs partly", _ => "✗ cannot run" };
+            sb.AppendLine($"  {mark,-14} {c.Notebook}");
+            if (c.Readiness != ChapterReadiness.Full)
+            {
+                sb.AppendLine($"      skipped: {string.Join("; ", c.SkippedExperiments)}");
+                foreach (var m in c.Missing) sb.AppendLine($"      needs {m}: {FixFor(m)}");
+            }
+        }
+        if (r.Chapters.Count == 0) sb.AppendLine("  (no chapters found)");
+        sb.AppendLine();
+        sb.AppendLine(r.AllFull ? "Every chapter can run fully here." : "Some chapters cannot run fully here: see the fixes above.");
+        return sb.ToString();
+    }
+
+    /// <summary>The `doctor` verb; exit status 0 when every chapter can run fully.</summary>
+    public static System.CommandLine.Command CreateCommand()
+    {
+        var notebooks = new Option<string?>("--notebooks") { Description = "Folder of chapters (NN-*.ipynb). Defaults to notebooks/." };
+        var cmd = new System.CommandLine.Command("doctor", "Check this machine: kernel, capabilities, sysctls, tools, the Jupyter kernelspec, and which chapters can run.");
+        cmd.Options.Add(notebooks);
+        cmd.SetAction(parse =>
+        {
+            var dir = parse.GetValue(notebooks) ?? Path.Combine(Commands.RepoRoot(), "notebooks");
+            var report = Examine(dir);
+            Console.Write(Render(report));
+            return report.AllFull ? 0 : 1;
+        });
+        return cmd;
+    }
+}

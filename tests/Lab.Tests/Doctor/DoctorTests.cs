@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using Lab.Cli.Doctor;
+using Lab.Cli.Notebooks;
+using Lab.Hosts;
+
+namespace Lab.Tests.Doctor;
+
+public class DoctorTests
+{
+    /// <summary>Two chapters: one needs CAP_NET_ADMIN only for a later experiment, one from its set-up cell.</summary>
+    static string Chapters()
+    {
+        var dir = Directory.CreateTempSubdirectory("lab-doctor-").FullName;
+        Save(dir, "01-partly.ipynb", ("markdown", "# 01 · Partly"), ("code", "var x = 1;"),
+            ("markdown", "## A second host"), ("code", "Needs.Capabilities(Capability.NetAdmin);\nvar host = 1;"));
+        Save(dir, "02-not.ipynb", ("markdown", "# 02 · Not"), ("code", "Needs.Capabilities(Capability.NetAdmin, Capability.NetRaw);"));
+        return dir;
+    }
+
+    static void Save(string dir, string name, params (string Type, string Source)[] cells)
+    {
+        var nb = new Notebook();
+        foreach (var (t, s) in cells) nb.Cells.Add(new NotebookCell { CellType = t, Source = s });
+        nb.Save(Path.Combine(dir, name));
+    }
+
+    [Fact]
+    public void WithEveryCapabilityEveryChapterRunsFully()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
+        var report = Lab.Cli.Doctor.Doctor.Examine(Chapters());
+        Assert.True(report.AllFull);
+        Assert.All(report.Chapters, c => Assert.Equal(ChapterReadiness.Full, c.Readiness));
+        Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), report.KernelVersion);
+        Assert.Contains(report.Sysctls, s => s.Name == "net.core.somaxconn" && s.Value == File.ReadAllText("/proc/sys/net/core/somaxconn").Trim());
+    }
+
+    [Fact]
+    public async Task UnderCapshWithoutNetAdminAndNetRawTheDoctorNamesTheMissingCapabilitiesAndTheFixes()
+    {
+        Assert.SkipUnless(File.Exists("/usr/sbin/capsh") && Capabilities.Has(Capability.SysAdmin), "needs capsh and root");
+        var dir = Chapters();
+        var dll = Lab.Tests.Engine.LabProcess.Dll;
+        var psi = new ProcessStartInfo("/usr/sbin/capsh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--drop=cap_net_admin,cap_net_raw", "--", "-c", $"exec dotnet '{dll}' doctor --notebooks '{dir}'" })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var errors = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        var text = await output;
+        Assert.True(p.ExitCode == 1, $"exit {p.ExitCode}\n{text}\n{await errors}");
+        Assert.Contains("✗ CAP_NET_ADMIN", text);
+        Assert.Contains("✗ CAP_NET_RAW", text);
+        Assert.Contains("--cap-add=NET_ADMIN", text);
+        Assert.Contains("◐ runs partly  01-partly.ipynb", text);
+        Assert.Contains("skipped: A second host", text);
+        Assert.Contains("✗ cannot run   02-not.ipynb", text);
+    }
+}
