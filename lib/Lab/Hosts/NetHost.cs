@@ -184,7 +184,7 @@ public sealed class NetHost : IDisposable
     {
         if (!IsLabAddress(address))
             throw new ArgumentException(
-                $"The {what} {address} is neither loopback (127.0.0.0/8, ::1) nor a host the lab created. " +
+                $"The {what} ({address}) is neither loopback (127.0.0.0/8, ::1) nor a host the lab created. " +
                 "The lab only sends traffic to this machine: use 127.0.0.1, or create a host with NetHost.Create() and use its Address.");
     }
 

@@ -95,6 +95,10 @@ public static unsafe class Client
     {
         Endpoints.Validate(endpoint, nameof(endpoint));
         if (endpoint.Port == 0) throw new ArgumentException($"Cannot connect to {Endpoints.Format(endpoint)}: port 0 is not a destination. Use the listener's Port.", nameof(endpoint));
+        // The lab's clients only ever reach this machine: loopback, the wildcard (which Linux connects to locally)
+        // or a host the lab created. Anything else is refused before a packet leaves.
+        if (!endpoint.Address.Equals(IPAddress.Any) && !endpoint.Address.Equals(IPAddress.IPv6Any))
+            Lab.Hosts.NetHost.EnsureLabAddress(endpoint.Address, "destination " + Endpoints.Format(endpoint));
         if (bindTo is not null)
         {
             Endpoints.Validate(bindTo, nameof(bindTo));

@@ -205,3 +205,22 @@ public class ConnectionTests
         Assert.Equal(c.LocalEndPoint, server.RemoteEndPoint);
     }
 }
+
+public class ClientSafetyTests
+{
+    [Theory]
+    [InlineData("8.8.8.8:53")]
+    [InlineData("192.0.2.1:80")]
+    [InlineData("10.0.0.1:80")]
+    [InlineData("[2001:db8::1]:80")]
+    public void ClientsRefuseEveryDestinationOffThisMachine(string destination)
+    {
+        var fds = Directory.GetFiles("/proc/self/fd").Length;
+        var e = Assert.Throws<ArgumentException>(() => Client.Connect(destination, TimeSpan.FromSeconds(1)));
+        Assert.Contains(destination.Split(']')[0].TrimStart('[').Split(':')[0], e.Message);
+        Assert.Contains("NetHost.Create", e.Message);
+        Assert.Throws<ArgumentException>(() => Client.BeginConnect(destination));
+        Assert.Throws<ArgumentException>(() => Clients.Open(destination, 3));
+        Assert.InRange(Directory.GetFiles("/proc/self/fd").Length, 0, fds + 2);
+    }
+}
