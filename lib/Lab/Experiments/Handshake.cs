@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Net;
+using Lab.Charts;
+using Lab.Hosts;
+using Lab.Observe;
+using Lab.Packets;
+using Lab.Sockets;
+using Plotly.NET;
+
+namespace Lab.Experiments;
+
+/// <summary>
+/// Chapter 02's bench for a handshake stepped one packet per cell: a second host (network namespace + veth), a
+/// listener on this side's veth address, a packet capture on that veth (kernel timestamps), and a raw client in the
+/// other host that sends each segment only when asked. Dispose removes all of it.
+/// <code>
+/// using var bench = HandshakeBench.Open(backlog: 3);
+/// bench.SendSyn();      // SYN out, SYN-ACK back: the SYN queue reads 1
+/// bench.Queues()
+/// bench.SendAck();      // the connection moves to the accept queue
+/// bench.Accept()        // accept(2) takes it out and makes the fd
+/// </code>
+/// </summary>
+public sealed class HandshakeBench : IDisposable
+{
+    int _disposed;
+
+    /// <summary>The other host, where the raw client lives.</summary>
+    public NetHost Host { get; }
+    /// <summary>The listener, on this host's veth address.</summary>
+    public Listener Listener { get; }
+    /// <summary>Everything on the wire to or from the listener's port, captured on this side of the veth.</summary>
+    public PacketCapture Capture { get; }
+    /// <summary>The client: no kernel socket, one segment per call.</summary>
+    public RawTcpPeer Peer { get; }
+
+    HandshakeBench(NetHost host, Listener listener, PacketCapture capture, RawTcpPeer peer)
+    {
+        Host = host; Listener = listener; Capture = capture; Peer = peer;
+        LabResources.Track(this, "HandshakeBench");
+    }
+
+    /// <summary>Creates the host, the listener (listen backlog <paramref name="backlog"/>), the capture and the raw client.
+    /// Needs CAP_NET_ADMIN and CAP_NET_RAW.</summary>
+    public static HandshakeBench Open(int backlog = 3, string name = "hs")
+    {
+        var host = NetHost.Create(name);
+        Listener? listener = null; PacketCapture? capture = null;
+        try
+        {
+            listener = Listener.Open(new IPEndPoint(host.HostAddress, 0), backlog);
+            capture = PacketCapture.Start(listener.Port, host.HostInterface, maxPackets: 200, maxDuration: TimeSpan.FromMinutes(30));
+            var peer = RawTcpPeer.Open(host, listener.LocalEndPoint);
+            return new HandshakeBench(host, listener, capture, peer);
+        }
+        catch
+        {
+            capture?.Dispose(); listener?.Dispose(); host.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Sends the SYN, waits for the listener's SYN-ACK (up to 3 s), and returns both as captured on the wire.</summary>
+    public IReadOnlyList<TcpSegment> SendSyn()
+    {
+        var syn = Peer.SendSyn();
+        var answer = Peer.WaitForSynAck(TimeSpan.FromSeconds(3))
+            ?? throw new InvalidOperationException("No SYN-ACK came back within 3 s: is the listener still open?");
+        Capture.WaitFor(s => s.Kind == "SYN-ACK", TimeSpan.FromSeconds(2));
+        return Capture.Segments.Where(s => s.Kind is "SYN" or "SYN-ACK").ToList();
+    }
+
+    /// <summary>Sends the final ACK and waits (up to 2 s) until the capture has seen it.</summary>
+    public TcpSegment SendAck()
+    {
+        var ack = Peer.SendAck();
+        return Capture.WaitFor(s => s.Kind == "ACK" && s.Source.Equals(Peer.Local), TimeSpan.FromSeconds(2)) ?? ack;
+    }
+
+    /// <summary>The listener's two queues now (sock_diag).</summary>
+    public ListenQueueReading Queues() => ListenQueues.ForPort(Listener.LocalEndPoint);
+
+    /// <summary>The listener's sockets now, like <c>ss -tan</c> for its port: LISTEN, SYN-RECV, ESTAB rows.</summary>
+    public SocketTable Sockets() => SocketTable.ForEndPoint(Listener.LocalEndPoint);
+
+    /// <summary>Every segment captured so far, in order, with the kernel's timestamps.</summary>
+    public IReadOnlyList<TcpSegment> Segments => Capture.Segments;
+
+    /// <summary>The captured segments as a sequence diagram.</summary>
+    public GenericChart Chart() => LabCharts.Sequence(Capture.Segments, Peer.Local, "client (other host)", "listener (this host)");
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        Peer.Dispose();
+        Capture.Dispose();
+        Listener.Dispose();
+        Host.Dispose();
+        LabResources.Untrack(this);
+    }
+}
+
+/// <summary>What a burst of SYNs from many source ports did to one listener (the SYN queue's limit, measured).</summary>
+/// <param name="Backlog">The listen() backlog.</param>
+/// <param name="SynsSent">SYNs sent, each from its own source port, none ever acknowledged.</param>
+/// <param name="SynRecv">Request sockets (SYN-RECV) for the listener afterwards: the SYN queue's length.</param>
+/// <param name="AcceptQueue">The accept queue afterwards (0: no handshake finished).</param>
+/// <param name="ReqQFullDoCookies">TcpExt.TCPReqQFullDoCookies delta: SYNs answered with a cookie because the SYN queue was full
+/// (machine-wide counter: other traffic can add to it, never subtract).</param>
+/// <param name="SyncookiesSent">TcpExt.SyncookiesSent delta.</param>
+/// <param name="ReqQFullDrop">TcpExt.TCPReqQFullDrop delta: SYNs dropped because the SYN queue was full and cookies were off.</param>
+/// <param name="Syncookies">net.ipv4.tcp_syncookies during the burst.</param>
+public sealed record SynQueueProbe(int Backlog, int SynsSent, int SynRecv, int AcceptQueue,
+    long ReqQFullDoCookies, long SyncookiesSent, long ReqQFullDrop, long Syncookies);
+
+/// <summary>Chapter 02's queue experiments.</summary>
+public static class Handshake
+{
+    /// <summary>
+    /// Opens a listener (backlog <paramref name="backlog"/>) on this host's veth address and sends it
+    /// <paramref name="syns"/> SYNs from the other host, each from a different source port, never finishing a handshake.
+    /// The other host's resets are dropped by an nftables rule in its namespace (without it, its kernel would answer
+    /// each SYN-ACK with RST and the request sockets would vanish). Reads the SYN queue and the counters after
+    /// <paramref name="settle"/>. Bounded: at most 10,000 SYNs, sent within 2 s.
+    /// </summary>
+    public static SynQueueProbe ProbeSynQueue(NetHost host, int backlog, int syns, TimeSpan? settle = null)
+    {
+        if (syns is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(syns), syns, "Send 1 to 10,000 SYNs.");
+        using var listener = Listener.Open(new IPEndPoint(host.HostAddress, 0), backlog);
+        using var noResets = host.AddRule("output", $"tcp dport {listener.Port} tcp flags rst drop");
+        using var peer = RawTcpPeer.Open(host, listener.LocalEndPoint);
+        using var watch = NetCounters.Watch();
+        int sent = peer.SendSynFlood([host.Address], syns, TimeSpan.FromSeconds(2));
+        Thread.Sleep(settle ?? TimeSpan.FromMilliseconds(300));
+        var q = ListenQueues.ForPort(listener.LocalEndPoint);
+        var d = watch.Changes;
+        return new SynQueueProbe(backlog, sent, q.SynQueue, q.AcceptQueue,
+            d[NetCounters.Names.TCPReqQFullDoCookies], d[NetCounters.Names.SyncookiesSent], d[NetCounters.Names.TCPReqQFullDrop],
+            Sysctl.ReadInt("net.ipv4.tcp_syncookies"));
+    }
+
+    /// <summary>
+    /// Starts <paramref name="clients"/> connects to <paramref name="listener"/> at once, then accepts one connection
+    /// every <paramref name="acceptEvery"/> until all are accepted or <paramref name="maxDuration"/> runs out. Returns how
+    /// many were accepted. The clients are closed at the end.
+    /// </summary>
+    public static int SlowAcceptor(Listener listener, int clients, TimeSpan acceptEvery, TimeSpan maxDuration)
+    {
+        if (clients is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(clients), clients, "Use 1 to 1000 clients.");
+        using var group = Clients.Open(listener.LocalEndPoint, clients);
+        var accepted = new List<Connection>();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            while (accepted.Count < clients && clock.Elapsed < maxDuration)
+            {
+                Thread.Sleep(acceptEvery);
+                if (listener.TryAccept() is AcceptResult.Accepted a) accepted.Add(a.Connection);
+            }
+            return accepted.Count;
+        }
+        finally { foreach (var c in accepted) c.Dispose(); }
+    }
+
+    /// <summary>Opens a listener with <paramref name="backlog"/>, starts <paramref name="clients"/> connects, waits
+    /// <paramref name="settle"/>, and reads the accept queue; nothing is accepted.</summary>
+    public static (AcceptQueueReading Queue, int Established) FillAcceptQueue(int backlog, int clients, TimeSpan? settle = null, string bind = "127.0.0.1:0")
+    {
+        using var listener = Listener.Open(bind, backlog);
+        using var group = Clients.Open(listener.LocalEndPoint, clients);
+        Thread.Sleep(settle ?? TimeSpan.FromMilliseconds(300));
+        return (listener.ReadAcceptQueue(), group.CountIn(TcpState.Established));
+    }
+}

@@ -1,0 +1,47 @@
+using Lab.Experiments;
+using Lab.Hosts;
+using Lab.Observe;
+using Lab.Sockets;
+
+namespace Lab.Tests.Experiments;
+
+public class HandshakeTests
+{
+    [Fact]
+    public void TheBenchStepsSynSynAckAckAndTheQueuesFollow()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
+        using var bench = HandshakeBench.Open(3, "hst");
+        var first = bench.SendSyn();
+        Assert.Equal(["SYN", "SYN-ACK"], first.Select(s => s.Kind).Take(2));
+        Assert.Equal(1, bench.Queues().SynQueue);
+        bench.SendAck();
+        var q = bench.Queues();
+        Assert.Equal((0, 1), (q.SynQueue, q.AcceptQueue));
+        Assert.Equal(0ul, bench.Sockets().Single(r => r.State == TcpSocketState.Established).Inode);
+        var a = Assert.IsType<AcceptResult.Accepted>(bench.Listener.Accept(TimeSpan.FromSeconds(2)));
+        using var c = a.Connection;
+        Assert.NotEqual(0ul, bench.Sockets().Single(r => r.State == TcpSocketState.Established).Inode);
+        Assert.Equal(["SYN", "SYN-ACK", "ACK"], bench.Segments.Select(s => s.Kind).Distinct());
+    }
+
+    [Fact]
+    public void TheAcceptQueueHoldsBacklogPlusOne()
+    {
+        var (queue, established) = Handshake.FillAcceptQueue(3, 8);
+        Assert.Equal(4, queue.Length);
+        Assert.Equal(3, queue.Limit);
+        Assert.Equal(4, established);
+    }
+
+    [Fact]
+    public void TheSynQueueHoldsBacklogPlusOneThenCookies()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
+        Assert.SkipUnless(Sysctl.ReadInt("net.ipv4.tcp_syncookies") == 1, "measures the syncookies=1 default");
+        using var host = NetHost.Create("hsq");
+        var p = Handshake.ProbeSynQueue(host, 3, 12);
+        Assert.Equal(4, p.SynRecv);
+        Assert.True(p.ReqQFullDoCookies >= 8, p.ToString());
+    }
+}

@@ -1,0 +1,43 @@
+using Lab.Experiments;
+using Lab.Hosts;
+using Lab.Sockets;
+
+namespace Lab.Tests.Experiments;
+
+public class WhereToListenTests
+{
+    [Fact]
+    public void TheReachabilityMatrixMatchesTheBindAddress()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin), "needs CAP_NET_ADMIN (run as root)");
+        using var host = NetHost.Create("wtl");
+        var m = WhereToListen.Matrix(host, TimeSpan.FromMilliseconds(400));
+        var t = m.Targets;
+        // columns: this→127.0.0.1, this→[::1], this→veth, other→veth, other→127.0.0.1
+        Assert.Equal([Reach.Connected, Reach.Refused, Reach.Refused, Reach.Refused, Reach.Refused], t.Select(c => m.Outcome("127.0.0.1", c)));
+        Assert.Equal([Reach.Refused, Reach.Refused, Reach.Connected, Reach.Connected, Reach.Refused], t.Select(c => m.Outcome(host.HostAddress.ToString(), c)));
+        Assert.Equal([Reach.Connected, Reach.Refused, Reach.Connected, Reach.Connected, Reach.Refused], t.Select(c => m.Outcome("0.0.0.0", c)));
+        Assert.Equal([Reach.Connected, Reach.Connected, Reach.Connected, Reach.Connected, Reach.Refused], t.Select(c => m.Outcome("[::]", c)));
+        Assert.Equal([Reach.Refused, Reach.Connected, Reach.Refused, Reach.Refused, Reach.Refused], t.Select(c => m.Outcome("[::] (V6ONLY=1)", c)));
+        Assert.Equal([Reach.Refused, Reach.Connected, Reach.Refused, Reach.Refused, Reach.Refused], t.Select(c => m.Outcome("[::1]", c)));
+        Assert.NotNull(m.Chart());
+    }
+
+    [Fact]
+    public void AFilteredPortTimesOutAndAClosedOneIsRefused()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin), "needs CAP_NET_ADMIN (run as root)");
+        using var host = NetHost.Create("wtl2");
+        var k = WhereToListen.ClosedVersusFiltered(host, TimeSpan.FromMilliseconds(300));
+        Assert.Equal([Reach.Connected, Reach.Refused, Reach.TimedOut], k.Select(a => a.Outcome));
+        Assert.True(k[2].Milliseconds >= 250);
+    }
+
+    [Fact]
+    public void OnlyTheLabsOwnAddressesAreTried()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin), "needs CAP_NET_ADMIN (run as root)");
+        using var host = NetHost.Create("wtl3");
+        Assert.Throws<ArgumentException>(() => WhereToListen.Try(host, Side.ThisHost, System.Net.IPAddress.Parse("192.0.2.1"), 80));
+    }
+}
