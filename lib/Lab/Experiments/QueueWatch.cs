@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using Lab.Charts;
 using Lab.Observe;
@@ -24,13 +23,20 @@ public sealed class QueueWatch : IDisposable
     readonly Action<object>? _update;
     readonly TimeSpan _redrawEvery;
     readonly string _title;
-    long _lastRedraw;
+    readonly ManualResetEventSlim _stop = new();
+    readonly Thread? _redraw;
     int _disposed;
 
     QueueWatch(Sampler<ListenQueueReading> sampler, Action<object>? update, TimeSpan redrawEvery, string title)
     {
         _sampler = sampler; _update = update; _redrawEvery = redrawEvery; _title = title;
-        if (update != null) _sampler.OnSample += _ => MaybeRedraw();
+        // Drawing a chart takes milliseconds to tens of milliseconds (and longer on a loaded machine); it runs on a
+        // thread of its own so the sampler keeps its pace and the readings stay evenly spaced.
+        if (update != null)
+        {
+            _redraw = new Thread(Redraw) { IsBackground = true, Name = "lab queue-watch redraw" };
+            _redraw.Start();
+        }
         LabResources.Track(this, "QueueWatch");
     }
 
@@ -68,19 +74,25 @@ public sealed class QueueWatch : IDisposable
             Series.From("accept queue limit (backlog, capped at somaxconn)", samples, S, s => s.Value.AcceptLimit));
     }
 
-    void MaybeRedraw()
+    void Redraw()
     {
-        var now = Stopwatch.GetTimestamp();
-        var last = Interlocked.Read(ref _lastRedraw);
-        if (Stopwatch.GetElapsedTime(last, now) < _redrawEvery) return;
-        if (Interlocked.CompareExchange(ref _lastRedraw, now, last) != last) return;
-        _update!(Chart());
+        int drawn = 0;
+        while (!_stop.Wait(_redrawEvery))
+        {
+            var count = _sampler.Count;
+            if (count == drawn) continue;
+            drawn = count;
+            try { _update!(Chart()); }
+            catch (Exception) { /* a display that went away (cell re-run) must not kill the watch; the final frame is drawn by Stop */ }
+        }
     }
 
     /// <summary>Stops sampling, draws the final frame, and rethrows what stopped the sampler early, if anything.</summary>
     public void Stop()
     {
         _sampler.Stop();
+        _stop.Set();
+        _redraw?.Join(TimeSpan.FromSeconds(5));
         _update?.Invoke(Chart());
         if (_sampler.Error != null) throw new InvalidOperationException("Sampling the queues failed: " + _sampler.Error.Message, _sampler.Error);
     }
@@ -89,7 +101,9 @@ public sealed class QueueWatch : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _stop.Set();
         _sampler.Dispose();
+        _redraw?.Join(TimeSpan.FromSeconds(5));
         LabResources.Untrack(this);
     }
 }

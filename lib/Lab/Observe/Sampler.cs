@@ -98,12 +98,12 @@ public sealed class Sampler<T> : IDisposable
         }
     }
 
-    /// <summary>Stops sampling and waits (at most 1 s) for the sampling thread to end. Idempotent.</summary>
+    /// <summary>Stops sampling and waits (at most 5 s: a busy 2-core machine can take a while to schedule it) for the sampling thread to end. Idempotent.</summary>
     public void Stop()
     {
         _stop.Set();
-        if (Thread.CurrentThread != _thread && !_thread.Join(TimeSpan.FromSeconds(1)))
-            throw new ObserveException("The sampler's thread did not stop within 1 s: its read function is blocked.");
+        if (Thread.CurrentThread != _thread && !_thread.Join(TimeSpan.FromSeconds(5)))
+            throw new ObserveException("The sampler's thread did not stop within 5 s: its read function (or an OnSample handler) is blocked.");
     }
 
     /// <summary>Stops sampling (see <see cref="Stop"/>) and releases what the sampler owns. Idempotent.</summary>
