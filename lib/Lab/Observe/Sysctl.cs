@@ -99,8 +99,13 @@ public static class Sysctl
         ArgumentNullException.ThrowIfNull(value);
         Validate(name, value);
         var old = Read(name);
-        Write(name, value);
-        return new SysctlScope(name, old, value);
+        // The file is opened here, on the caller's thread, and kept open: /proc/sys/net/* resolves to the network
+        // namespace of the thread that opens it, so the scope restores the value in that same namespace even when
+        // it is disposed from another thread (a value set inside NetHost.Run and restored from the notebook's thread).
+        var fd = OpenForWrite(name, value);
+        try { WriteAt(fd, name, value); }
+        catch { fd.Dispose(); throw; }
+        return new SysctlScope(name, old, value, fd);
     }
 
     /// <summary>Checks a value against a known sysctl's range without writing it.</summary>
@@ -122,6 +127,37 @@ public static class Sysctl
 
     static string Normalize(string name) => name.Replace('/', '.');
     static string LastPart(string name) => name.Split('.', '/').Last();
+
+    /// <summary>Opens the sysctl's file for writing in the calling thread's namespaces.</summary>
+    internal static unsafe Microsoft.Win32.SafeHandles.SafeFileHandle OpenForWrite(string name, string value)
+    {
+        var path = PathOf(name);
+        var pathBytes = Encoding.UTF8.GetBytes(path + "\0");
+        const int O_WRONLY = 1, O_CLOEXEC = 0x80000;
+        int fd;
+        fixed (byte* p = pathBytes) fd = open(p, O_WRONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            int e = Marshal.GetLastPInvokeError();
+            if (e is Lab.Interop.errno.EACCES && IsReadOnly(path))
+                throw new SysctlException(name, SysctlFailure.ReadOnly, $"{name} is read-only: the kernel only reports it (mode {File.GetUnixFileMode(path)}).", e);
+            throw WriteFailure(name, value, e);
+        }
+        return new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>pwrite(2) at offset 0 on a file from <see cref="OpenForWrite"/> (sysctl ignores writes at a later offset).</summary>
+    internal static unsafe void WriteAt(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string name, string value)
+    {
+        var bytes = Encoding.ASCII.GetBytes(value + "\n");
+        long n;
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        try { fixed (byte* b = bytes) n = pwrite((int)handle.DangerousGetHandle(), b, (Tmds.Linux.size_t)bytes.Length, 0); }
+        finally { if (added) handle.DangerousRelease(); }
+        if (n < 0) throw WriteFailure(name, value, Marshal.GetLastPInvokeError());
+        if (n != bytes.Length) throw new SysctlException(name, SysctlFailure.Other, $"{name}: only {n} of {bytes.Length} bytes of '{value}' were written.");
+    }
 
     /// <summary>Writes with open(2)/write(2) so the errno is the kernel's own: EINVAL (rejected value), EACCES/EPERM, EROFS.</summary>
     internal static unsafe void Write(string name, string value)
@@ -179,9 +215,11 @@ public static class Sysctl
 public sealed class SysctlScope : IDisposable
 {
     int _disposed;
+    readonly Microsoft.Win32.SafeHandles.SafeFileHandle? _file;
 
-    internal SysctlScope(string name, string oldValue, string newValue)
+    internal SysctlScope(string name, string oldValue, string newValue, Microsoft.Win32.SafeHandles.SafeFileHandle? file = null)
     {
+        _file = file;
         Name = name;
         OldValue = oldValue;
         NewValue = newValue;
@@ -197,8 +235,17 @@ public sealed class SysctlScope : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        try { Sysctl.Write(Name, OldValue); }
-        finally { LabResources.Untrack(this); }
+        try
+        {
+            if (_file is null) Sysctl.Write(Name, OldValue);
+            else
+            {
+                // Through the file opened by Set: the same network namespace, whichever thread disposes.
+                try { Sysctl.WriteAt(_file, Name, OldValue); }
+                catch (SysctlException e) when (e.Failure == SysctlFailure.UnknownName) { /* its namespace is gone, and the value with it */ }
+            }
+        }
+        finally { _file?.Dispose(); LabResources.Untrack(this); }
     }
 
     public override string ToString() => $"{Name} = {NewValue} (was {OldValue}{(Restored ? ", restored" : "")})";
