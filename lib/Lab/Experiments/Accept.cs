@@ -148,7 +148,7 @@ public sealed class SlowAcceptor
             var clients = new List<Connection>();
             var accepted = new List<Connection>();
             var samples = new List<SlowAcceptSample>();
-            var start = NetCounters.ReadFrom("/proc/thread-self/net");
+            var start = NetCounters.Read();
             var clock = Stopwatch.StartNew();
             TimeSpan nextArrive = TimeSpan.Zero, nextAccept = acceptEvery, nextSample = TimeSpan.Zero, nextDraw = TimeSpan.FromMilliseconds(250);
             int maxClients = (int)(duration / arriveEvery) + 1;
@@ -167,7 +167,7 @@ public sealed class SlowAcceptor
                     if (now >= nextSample)
                     {
                         var q = listener.ReadAcceptQueue();
-                        var c = start.Diff(NetCounters.ReadFrom("/proc/thread-self/net"));
+                        var c = start.Diff(NetCounters.Read());
                         samples.Add(new SlowAcceptSample(now.TotalSeconds, q.Length, q.Limit, c[NetCounters.Names.ListenOverflows], c[NetCounters.Names.ListenDrops], clients.Count, accepted.Count));
                         nextSample += TimeSpan.FromMilliseconds(50);
                     }
@@ -265,7 +265,7 @@ public sealed class FullQueueLatency
                 while (!listener.ReadAcceptQueue().Full && spin.Elapsed < TimeSpan.FromSeconds(2)) Thread.Sleep(1);
 
                 _ = fillers[0].Info(); // warm up, so the clients start on time
-                var before = NetCounters.ReadFrom("/proc/thread-self/net");
+                var before = NetCounters.Read();
                 var clock = Stopwatch.StartNew();
                 var started = new double[clients];
                 var done = new double?[clients];
@@ -305,7 +305,7 @@ public sealed class FullQueueLatency
                 var elapsed = clock.Elapsed.TotalSeconds;
                 // Total retransmissions of the SYN: tcpi_total_retrans, read once more at the end.
                 for (int i = 0; i < conns.Count; i++) retrans[i] = TotalRetrans(conns[i], retrans[i]);
-                var counters = before.Diff(NetCounters.ReadFrom("/proc/thread-self/net"));
+                var counters = before.Diff(NetCounters.Read());
                 var rows = Enumerable.Range(0, conns.Count).Select(i => new ClientLatency(i, Math.Round(started[i], 3),
                     done[i] is { } d ? Math.Round(d, 3) : null, retrans[i],
                     acceptedAt.TryGetValue(portOf[i], out var at) ? Math.Round(at, 3) : null)).ToList();
@@ -371,7 +371,7 @@ public static class AcceptOverflow
             var fillers = new List<Connection>();
             try
             {
-                var before = NetCounters.ReadFrom("/proc/thread-self/net");
+                var before = NetCounters.Read();
                 peer.SendSyn();
                 if (peer.WaitForSynAck(TimeSpan.FromSeconds(3)) is null) throw new InvalidOperationException("No SYN-ACK to the raw peer's SYN.");
                 for (int i = 0; i <= backlog; i++) fillers.Add(Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(2)));
@@ -380,7 +380,7 @@ public static class AcceptOverflow
                 var queue = listener.ReadAcceptQueue();
                 var ack = peer.SendAck();
                 var rstOrSynAck = WaitForAnswer(peer, waitFor);
-                var counters = before.Diff(NetCounters.ReadFrom("/proc/thread-self/net"));
+                var counters = before.Diff(NetCounters.Read());
                 string answer = rstOrSynAck is null ? "nothing" : rstOrSynAck.Flags.HasFlag(TcpFlags.Rst) ? "RST" : "SYN-ACK again";
                 double? after = rstOrSynAck is null ? null : Math.Round((rstOrSynAck.Time - ack.Time).TotalMilliseconds, 1);
                 List<TcpSegment> log;

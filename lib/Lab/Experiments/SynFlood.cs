@@ -70,7 +70,7 @@ public sealed class SynFlood
             long maxSyn = host.Run(() => Sysctl.ReadInt("net.ipv4.tcp_max_syn_backlog"));
             using var listener = host.Run(() => Listener.Open(new IPEndPoint(host.Address, 0), backlog, new ListenerOptions { NonBlocking = true }));
             using var peer = RawTcpPeer.Open(host, listener.LocalEndPoint);
-            var before = host.Run(() => NetCounters.ReadFrom("/proc/thread-self/net"));
+            var before = host.Run(() => NetCounters.Read());
             var clock = Stopwatch.StartNew();
             var samples = new List<SynQueueSample>();
             var stop = new CancellationTokenSource();
@@ -116,7 +116,7 @@ public sealed class SynFlood
             flooder.Wait(flood + TimeSpan.FromSeconds(5));
             stop.Cancel();
             sampler.Wait(TimeSpan.FromSeconds(5));
-            var counters = before.Diff(host.Run(() => NetCounters.ReadFrom("/proc/thread-self/net")));
+            var counters = before.Diff(host.Run(() => NetCounters.Read()));
             List<SynQueueSample> copy;
             lock (samples) copy = samples.ToList();
             return new SynFlood(syncookies, backlog, sent, copy, legit, counters, maxSyn);

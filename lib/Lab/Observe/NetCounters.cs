@@ -55,9 +55,13 @@ public static class NetCounters
 
     static readonly string[] Files = ["netstat", "snmp", "snmp6"];
 
-    /// <summary>Reads every counter now, from the caller's network namespace or, with <paramref name="pid"/>, from that process's.</summary>
+    /// <summary>
+    /// Reads every counter now, from the calling thread's network namespace (inside <c>NetHost.Run</c>, the host's)
+    /// or, with <paramref name="pid"/>, from that process's. /proc/net would follow the process's main thread instead,
+    /// so it reads /proc/thread-self/net.
+    /// </summary>
     public static CounterSnapshot Read(int? pid = null) =>
-        ReadFrom(pid is { } p ? $"/proc/{p}/net" : "/proc/net");
+        ReadFrom(pid is { } p ? $"/proc/{p}/net" : "/proc/thread-self/net");
 
     /// <summary>Reads every counter from a /proc/.../net folder (netstat, snmp, and snmp6 when present).</summary>
     public static CounterSnapshot ReadFrom(string procNetDirectory)
@@ -75,7 +79,7 @@ public static class NetCounters
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw new ObserveException($"Cannot read {path}: {e.Message}" +
-                    (procNetDirectory.StartsWith("/proc/", StringComparison.Ordinal) && procNetDirectory != "/proc/net"
+                    (procNetDirectory.StartsWith("/proc/", StringComparison.Ordinal) && procNetDirectory is not ("/proc/net" or "/proc/thread-self/net")
                         ? " (is that process still running, and may this user read its /proc entries?)" : ""), 0, e);
             }
             any = true;

@@ -100,3 +100,18 @@ public class NetHostTests
         Assert.Contains("no spaces please", e.Message);
     }
 }
+
+public class NamespaceCountersTests
+{
+    [Fact]
+    public void CountersReadInsideAHostAreTheHostsOwn()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.SysAdmin), "needs root");
+        using var host = NetHost.Create("ctr");
+        // A new namespace has made no connections yet; this one has made many.
+        var inside = host.Run(() => Lab.Observe.NetCounters.Read()[Lab.Observe.NetCounters.Names.ActiveOpens]);
+        var outside = Lab.Observe.NetCounters.Read()[Lab.Observe.NetCounters.Names.ActiveOpens];
+        Assert.Equal(0, inside);
+        Assert.True(outside > 0);
+    }
+}
