@@ -133,6 +133,8 @@ public sealed class FillResult
     public double? ZeroWindowAt => Samples.Where(s => s.Value.WriterSeesWindow == 0).Select(s => (double?)s.Elapsed.TotalSeconds).FirstOrDefault();
     /// <summary>Recv-Q at the end of the stall (the plateau).</summary>
     public long RecvQPlateau => Stalled.Select(v => v.RecvQ).DefaultIfEmpty().Last();
+    /// <summary>Bytes write() had accepted by the end of the stall.</summary>
+    public long WrittenByEndOfStall => Stalled.Select(v => v.Written).DefaultIfEmpty().Last();
     /// <summary>Send-Q at the end of the stall.</summary>
     public long SendQPlateau => Stalled.Select(v => v.SendQ).DefaultIfEmpty().Last();
 
@@ -174,6 +176,7 @@ public sealed class FillResult
         ("Send-Q plateau (unacknowledged, on the writer)", $"{SendQPlateau} bytes"),
         ("written before the first EAGAIN", $"{WrittenBeforeWouldBlock} bytes at {FirstWouldBlockAt:0.000} s"),
         ("write() calls that returned EAGAIN", $"{WouldBlockCount}"),
+        ("written by the end of the stall", $"{WrittenByEndOfStall} bytes"),
         ("window the writer saw while stalled (min)", $"{MinWindowWhileStalled} bytes" + (ZeroWindowAt is double z ? $", zero from {z:0.000} s" : "")),
         ("window after the reader resumed (max)", $"{MaxWindowAfterResume} bytes"),
         ("zero-window adverts / probes captured", Segments.Count == 0 ? "not captured" : $"{ZeroWindowAdverts} / {ZeroWindowProbes.Count}"),

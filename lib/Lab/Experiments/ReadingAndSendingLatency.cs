@@ -3,6 +3,7 @@ using Lab.Charts;
 using Lab.Packets;
 using Lab.Sockets;
 using Plotly.NET;
+using Plotly.NET.CSharp;
 
 namespace Lab.Experiments;
 
@@ -37,7 +38,7 @@ public sealed class ModeResult
     public required SendMode Mode { get; init; }
     /// <summary>Milliseconds per request: first write() to the last byte of the response read.</summary>
     public required IReadOnlyList<double> Millis { get; init; }
-    /// <summary>Each request's wall-clock start and end (for picking its segments out of the capture).</summary>
+    /// <summary>Each request's wall-clock start and end.</summary>
     public required IReadOnlyList<(DateTime Start, DateTime End)> Windows { get; init; }
     public IReadOnlyList<TcpSegment> Segments { get; init; } = [];
     public System.Net.IPEndPoint? ClientEndPoint { get; init; }
@@ -48,26 +49,44 @@ public sealed class ModeResult
     /// <summary>Requests that took 20 ms or more (a delayed-ACK stall; loopback round trips take tens of µs).</summary>
     public int Stalls => Millis.Count(m => m >= 20);
 
-    /// <summary>The captured segments of request <paramref name="i"/> (from its first write to its response).</summary>
+    /// <summary>Bytes per request and per response (to tell requests apart by sequence number).</summary>
+    public int RequestBytes { get; init; }
+    public int ResponseBytes { get; init; }
+
+    bool FromClient(TcpSegment s) => s.Source.Equals(ClientEndPoint);
+
+    /// <summary>
+    /// The captured segments of request <paramref name="i"/> (0-based), told apart by sequence numbers, not clocks:
+    /// the client's bytes of request i, the server's bytes of response i, and the pure ACKs acknowledging them.
+    /// </summary>
     public IReadOnlyList<TcpSegment> SegmentsOf(int i)
     {
-        var (start, end) = Windows[i];
-        // Up to the next request's first write (the last delayed ACK may come after the response was read).
-        var until = i + 1 < Windows.Count ? Windows[i + 1].Start : end.AddMilliseconds(60);
-        return Segments.Where(s => s.Time >= start.AddTicks(-10) && s.Time < until).ToList();
+        var clientData = Segments.FirstOrDefault(s => FromClient(s) && s.PayloadLength > 0);
+        var serverData = Segments.FirstOrDefault(s => !FromClient(s) && s.PayloadLength > 0);
+        if (clientData == null || serverData == null) return [];
+        uint c0 = clientData.Seq, s0 = serverData.Seq;
+        bool InRequest(uint offset, bool inclusiveEnd, int size) =>
+            inclusiveEnd ? offset > (uint)(i * size) && offset <= (uint)((i + 1) * size)
+                         : offset >= (uint)(i * size) && offset < (uint)((i + 1) * size);
+        return Segments.Where(s => FromClient(s)
+            ? (s.PayloadLength > 0 ? InRequest(unchecked(s.Seq - c0), false, RequestBytes) : InRequest(unchecked(s.Ack - s0), true, ResponseBytes))
+            : (s.PayloadLength > 0 ? InRequest(unchecked(s.Seq - s0), false, ResponseBytes) : InRequest(unchecked(s.Ack - c0), true, RequestBytes)))
+            .ToList();
     }
 
     /// <summary>Data segments the client sent per request, on average.</summary>
     public double RequestSegmentsPerRequest =>
         Captured ? Segments.Count(s => s.Source.Equals(ClientEndPoint) && s.PayloadLength > 0) / (double)Millis.Count : double.NaN;
 
-    /// <summary>One request's segments as tcpdump-like rows: time (ms from the first write), direction, flags, bytes.</summary>
+    /// <summary>One request's segments as tcpdump-like rows: time (ms from the request's first segment), direction, flags, bytes.</summary>
     public IReadOnlyList<SegmentRow> Rows(int i)
     {
-        var start = Windows[i].Start;
-        return SegmentsOf(i).Select(s => new SegmentRow(
-            Math.Round((s.Time - start).TotalMilliseconds, 3),
-            s.Source.Equals(ClientEndPoint) ? "client → server" : "server → client",
+        var segs = SegmentsOf(i);
+        if (segs.Count == 0) return [];
+        var t0 = segs[0].Time;
+        return segs.Select(s => new SegmentRow(
+            Math.Round((s.Time - t0).TotalMilliseconds, 3),
+            FromClient(s) ? "client → server" : "server → client",
             s.FlagText, s.PayloadLength, s.Window)).ToList();
     }
 }
@@ -151,6 +170,7 @@ public static class WriteWriteRead
         {
             Mode = mode, Millis = millis, Windows = windows,
             Segments = capture?.Segments ?? [], ClientEndPoint = client.LocalEndPoint, Captured = capture != null,
+            RequestBytes = requestBytes, ResponseBytes = o.ResponseBytes,
         };
     }
 
@@ -163,15 +183,17 @@ public static class WriteWriteRead
 
     /// <summary>Median and p90 per mode, as grouped bars.</summary>
     public static GenericChart Chart(IReadOnlyList<ModeResult> results) =>
-        LabCharts.GroupedBars("Write-write-read: time per request", "milliseconds",
+        LabCharts.GroupedBars("Write-write-read: time per request (log scale)", "milliseconds",
             results.Select(r => Label(r.Mode)).ToList(),
             ("median", results.Select(r => Math.Round(r.Median, 3)).ToList()),
-            ("p90", results.Select(r => Math.Round(r.P90, 3)).ToList()));
+            ("p90", results.Select(r => Math.Round(r.P90, 3)).ToList()))
+        .WithYAxisStyle<double, double, string>(TitleText: "milliseconds (log scale)", AxisType: StyleParam.AxisType.Log);
 
     /// <summary>Every request's time, per mode, in order: the stalls show as a band near the delayed-ACK timeout.</summary>
     public static GenericChart Timeline(IReadOnlyList<ModeResult> results) =>
         LabCharts.TimeSeries("Each request's time, in order (x: request number)", "milliseconds",
-            results.Select(r => new Series(Label(r.Mode), Enumerable.Range(0, r.Millis.Count).Select(i => (double)i).ToList(), r.Millis)).ToArray());
+            results.Select(r => new Series(Label(r.Mode), Enumerable.Range(0, r.Millis.Count).Select(i => (double)i).ToList(), r.Millis)).ToArray())
+        .WithXAxisStyle<double, double, string>(TitleText: "request number");
 
     /// <summary>A row per mode.</summary>
     public static IReadOnlyList<ModeSummary> Summary(IReadOnlyList<ModeResult> results) =>
