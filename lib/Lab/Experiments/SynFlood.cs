@@ -75,7 +75,9 @@ public sealed class SynFlood
             var samples = new List<SynQueueSample>();
             var stop = new CancellationTokenSource();
             // The queue is read through sock_diag from a thread inside the host.
-            var sampler = Task.Run(() => host.Run(() =>
+            // Dedicated threads, not the thread pool: on a loaded machine a pooled flooder can start late, after the
+            // legitimate clients have already connected to a queue that was not yet full.
+            var sampler = Task.Factory.StartNew(() => host.Run(() =>
             {
                 using var reader = ListenQueues.Reader(listener.LocalEndPoint);
                 while (!stop.IsCancellationRequested)
@@ -84,11 +86,18 @@ public sealed class SynFlood
                     lock (samples) samples.Add(new SynQueueSample(clock.Elapsed.TotalSeconds, r.SynQueue, r.AcceptQueue));
                     Thread.Sleep(20);
                 }
-            }));
+            }), TaskCreationOptions.LongRunning);
             Thread.Sleep(100);
             int sent = 0;
-            var flooder = Task.Run(() => sent = peer.SendSynFlood(SpoofedSources(host), synCount, flood));
-            Thread.Sleep(200);
+            var flooder = Task.Factory.StartNew(() => sent = peer.SendSynFlood(SpoofedSources(host), synCount, flood), TaskCreationOptions.LongRunning);
+            // The legitimate clients try while the flood holds the SYN queue full (backlog + 1 half-open requests),
+            // so what they meet is the flood, not a queue that happens to have room. Bounded: at most 3 s.
+            var full = Stopwatch.StartNew();
+            while (legitClients > 0 && full.Elapsed < TimeSpan.FromSeconds(3))
+            {
+                lock (samples) if (samples.Count > 0 && samples[^1].SynQueue >= backlog + 1) break;
+                Thread.Sleep(5);
+            }
             // Legitimate clients start 100 ms apart while the flood runs, and are watched together, so all of them try
             // within the first ~2.5 s, before the kernel starts pruning old requests from a more-than-half-full queue.
             var legit = new List<LegitAttempt>();
