@@ -87,7 +87,9 @@ public sealed class SynFlood
                     Thread.Sleep(20);
                 }
             }), TaskCreationOptions.LongRunning);
-            Thread.Sleep(100);
+            // Flood only once the sampler is reading (its thread enters the namespace first), bounded at 3 s.
+            var warm = Stopwatch.StartNew();
+            while (warm.Elapsed < TimeSpan.FromSeconds(3)) { lock (samples) if (samples.Count > 0) break; Thread.Sleep(5); }
             int sent = 0;
             var flooder = Task.Factory.StartNew(() => sent = peer.SendSynFlood(SpoofedSources(host), synCount, flood), TaskCreationOptions.LongRunning);
             // The legitimate clients try while the flood holds the SYN queue full (backlog + 1 half-open requests),
@@ -123,6 +125,7 @@ public sealed class SynFlood
             }
             finally { foreach (var c in conns) c.C.Dispose(); }
             flooder.Wait(flood + TimeSpan.FromSeconds(5));
+            Thread.Sleep(300);   // the queue after the last SYN: its plateau, read a dozen more times
             stop.Cancel();
             sampler.Wait(TimeSpan.FromSeconds(5));
             var counters = before.Diff(host.Run(() => NetCounters.Read()));
