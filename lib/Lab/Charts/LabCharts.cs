@@ -51,8 +51,10 @@ public static class LabCharts
     }
 
     /// <summary>
-    /// A sequence diagram of captured TCP segments between a client and a server: two lifelines, one arrow per segment
-    /// going down the page in time (milliseconds since the first segment), labelled like tcpdump.
+    /// A sequence (ladder) diagram of captured TCP segments between a client and a server: two lifelines, one arrow
+    /// per segment, one step down the page per segment in the order they were captured. Each label carries the
+    /// segment and its time since the first one: real gaps range from microseconds to seconds, so time is written,
+    /// not drawn to scale.
     /// </summary>
     public static GenericChart Sequence(IEnumerable<TcpSegment> segments, IPEndPoint client, string clientName = "client", string serverName = "server")
     {
@@ -60,23 +62,31 @@ public static class LabCharts
         if (list.Count == 0) throw new ArgumentException("No segments to draw: was anything captured?", nameof(segments));
         var t0 = list[0].Time;
         var traces = new List<GenericChart>();
-        foreach (var s in list)
+        var gray = Color.fromString("#999999");
+        double bottom = -list.Count;
+        traces.Add(PChart.Line<double, double, string>(x: new[] { 0.0, 0.0 }, y: new[] { 0.4, bottom }, Name: clientName, ShowLegend: false, LineColor: gray));
+        traces.Add(PChart.Line<double, double, string>(x: new[] { 1.0, 1.0 }, y: new[] { 0.4, bottom }, Name: serverName, ShowLegend: false, LineColor: gray));
+        for (int i = 0; i < list.Count; i++)
         {
+            var s = list[i];
             bool fromClient = s.Source.Equals(client);
             double ms = (s.Time - t0).TotalMilliseconds;
             double x0 = fromClient ? 0 : 1, x1 = fromClient ? 1 : 0;
-            var label = $"{s.Kind} seq {s.Seq}" + (s.Flags.HasFlag(TcpFlags.Ack) ? $" ack {s.Ack}" : "") + $" ({ms:0.###} ms)";
-            traces.Add(PChart.Line<double, double, string>(
-                x: new[] { x0, (x0 + x1) / 2, x1 }, y: new[] { ms, ms, ms },
-                Name: label, ShowMarkers: true, MultiText: new[] { "", label, "" }, ShowLegend: false));
+            double y0 = -i, y1 = -i - 0.5;
+            var label = $"{s.Kind} seq {s.Seq}" + (s.Flags.HasFlag(TcpFlags.Ack) ? $" ack {s.Ack}" : "") + (s.PayloadLength > 0 ? $" len {s.PayloadLength}" : "") + $" (+{ms:0.###} ms)";
+            // Labels drawn on the chart (not only on hover) so the book, a screenshot or a projector shows them;
+            // the arrowhead is a triangle marker at the receiving end.
+            traces.Add(PChart.Scatter<double, double, string>(
+                x: new[] { x0, (x0 + x1) / 2, x1 }, y: new[] { y0, (y0 + y1) / 2, y1 }, mode: StyleParam.Mode.Lines_Markers_Text,
+                Name: label, ShowLegend: false, MultiText: new[] { "", label, "" }, TextPosition: StyleParam.TextPosition.TopCenter,
+                MultiMarkerSymbol: new[] { StyleParam.MarkerSymbol.Circle, StyleParam.MarkerSymbol.Circle,
+                                           fromClient ? StyleParam.MarkerSymbol.TriangleRight : StyleParam.MarkerSymbol.TriangleLeft }));
         }
-        traces.Add(PChart.Line<double, double, string>(x: new[] { 0.0, 0.0 }, y: new[] { 0.0, Math.Max(1, (list[^1].Time - t0).TotalMilliseconds) }, Name: clientName, ShowLegend: false));
-        traces.Add(PChart.Line<double, double, string>(x: new[] { 1.0, 1.0 }, y: new[] { 0.0, Math.Max(1, (list[^1].Time - t0).TotalMilliseconds) }, Name: serverName, ShowLegend: false));
         var chart = PChart.Combine(traces)
-            .WithXAxisStyle<double, double, string>(TitleText: $"{clientName} (left)  ↔  {serverName} (right)", ShowGrid: false)
-            .WithYAxisStyle<double, double, string>(TitleText: "milliseconds since the first segment", AxisType: StyleParam.AxisType.Linear);
+            .WithXAxisStyle<double, double, string>(TitleText: $"{clientName} (left)  →  {serverName} (right)", ShowGrid: false, ZeroLine: false)
+            .WithYAxisStyle<double, double, string>(TitleText: "segments in capture order (time in each label)", ShowGrid: false, ZeroLine: false);
         chart = Plotly.NET.Chart.withTitle("Segments on the wire", null).Invoke(chart);
-        return chart.WithSize(Width, Height);
+        return chart.WithSize(Width, Math.Max(Height, 120 + 70 * list.Count));
     }
 
     static GenericChart Finish(GenericChart chart, string title, string xTitle, string yTitle)

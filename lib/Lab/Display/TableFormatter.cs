@@ -83,6 +83,8 @@ public static class TableFormatter
         null => "",
         double d => d.ToString("G6", CultureInfo.InvariantCulture),
         float f => f.ToString("G6", CultureInfo.InvariantCulture),
+        // Readings are taken within one run: the time of day to the microsecond (kernel timestamps have that) says more than the date.
+        DateTime t => t.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         IEnumerable e and not string => "[" + string.Join(", ", e.Cast<object?>().Take(8).Select(Cell)) + (e.Cast<object?>().Skip(8).Any() ? ", …" : "") + "]",
         _ => v.ToString() ?? "",
