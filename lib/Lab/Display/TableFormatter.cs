@@ -20,9 +20,30 @@ public static class TableFormatter
 
     internal static void Register()
     {
+        // Dictionaries (counts by state, counter values) as two-column tables; the library's default printed nothing.
+        Formatter.Register(typeof(IDictionary), (FormatDelegate<object>)((value, ctx) => WriteDictionary((IDictionary)value, ctx, html: true)), LabFormatters.HtmlMime);
+        Formatter.Register(typeof(IDictionary), (FormatDelegate<object>)((value, ctx) => WriteDictionary((IDictionary)value, ctx, html: false)), LabFormatters.TextMime);
         Formatter.Register(typeof(IEnumerable), (FormatDelegate<object>)((value, ctx) => TryWrite(value, ctx, html: true)), LabFormatters.HtmlMime);
         Formatter.Register(typeof(IEnumerable), (FormatDelegate<object>)((value, ctx) => TryWrite(value, ctx, html: false)), LabFormatters.TextMime);
         Formatter.Register(typeof(object), (FormatDelegate<object>)((value, ctx) => IsRow(value.GetType()) && TryWrite(new[] { value }, ctx, html: true, single: true)), LabFormatters.HtmlMime);
+    }
+
+    static bool WriteDictionary(IDictionary d, FormatContext ctx, bool html)
+    {
+        if (ctx.Depth > 1) return false;
+        var rows = d.Keys.Cast<object>().Take(MaxRows).Select(k => (Key: Cell(k), Value: Cell(d[k]))).ToList();
+        if (html)
+        {
+            var sb = new StringBuilder("<table class=\"lab-table\"><thead><tr><th>key</th><th>value</th></tr></thead><tbody>");
+            foreach (var (k, v) in rows) sb.Append($"<tr><td>{System.Net.WebUtility.HtmlEncode(k)}</td><td>{System.Net.WebUtility.HtmlEncode(v)}</td></tr>");
+            ctx.Writer.Write(sb.Append("</tbody></table>").ToString());
+        }
+        else
+        {
+            int w = rows.Select(r => r.Key.Length).DefaultIfEmpty(0).Max();
+            ctx.Writer.Write(rows.Count == 0 ? "(empty)" : string.Join("\n", rows.Select(r => r.Key.PadRight(w) + "  " + r.Value)));
+        }
+        return true;
     }
 
     /// <summary>True for the types shown as table rows: records (class or struct) and anonymous types.</summary>
