@@ -178,6 +178,8 @@ public sealed class NotebookEngine : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         try
         {
+            // Something since the last cell may have reset Console.In/Out/Error (see ConsoleRouter): route them again.
+            ConsoleRouter.Install();
             var src = CellSource.Parse(code);
             if (src.IsMarkdown) return new CellResult { Status = CellStatus.Skipped, Duration = clock.Elapsed };
             if (src.Error != null) return Fail("CompilationError", $"{ctx.Label}, {src.Error}", clock);
