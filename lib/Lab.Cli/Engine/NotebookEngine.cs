@@ -393,7 +393,18 @@ public sealed class NotebookEngine : IAsyncDisposable
     public MimeBundle Format(object? value, IReadOnlyCollection<string>? mimeTypes = null)
     {
         MimeBundle bundle;
-        try { bundle = new MimeBundle(LabFormatters.Bundle(value)); }
+        try
+        {
+            // Raw HTML (HTML("...")) is shown as written. The Formatting library's display string for an IHtmlContent
+            // comes back empty here (measured: HTML("<b>x</b>") gave "" for text/html), so write it out directly.
+            if (value is Microsoft.AspNetCore.Html.IHtmlContent raw)
+            {
+                using var w = new StringWriter();
+                raw.WriteTo(w, System.Text.Encodings.Web.HtmlEncoder.Default);
+                bundle = new MimeBundle { ["text/html"] = w.ToString(), ["text/plain"] = w.ToString() };
+            }
+            else bundle = new MimeBundle(LabFormatters.Bundle(value));
+        }
         catch (Exception e)
         {
             bundle = new MimeBundle { ["text/plain"] = $"{value?.GetType().Name}: formatting failed: {e.GetType().Name}: {e.Message}" };

@@ -166,6 +166,15 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task RawHtmlShowsAsWritten()
+    {
+        await using var h = new EngineHarness();
+        Assert.Equal("<b>bold</b>", (await h.RunOk("HTML(\"<b>bold</b>\")")).Value!.Html);
+        await h.RunOk("display(HTML(\"<i>shown</i>\"));");
+        Assert.Equal("<i>shown</i>", Assert.Single(h.Displays).Bundle.Html);
+    }
+
+    [Fact]
     public async Task InputComesFromTheContext()
     {
         await using var h = new EngineHarness();
