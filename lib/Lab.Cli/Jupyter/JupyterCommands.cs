@@ -38,7 +38,13 @@ static class JupyterCommands
         });
         // A terminal's Ctrl+C (jupyter console shares the process group) must not kill the kernel: front ends interrupt with interrupt_request.
         Console.CancelKeyPress += (_, e) => e.Cancel = true;
-        var code = await kernel.RunAsync(ct);
+        int code;
+        try { code = await kernel.RunAsync(ct); }
+        catch (Exception e) when (e is NetMQ.NetMQException or System.Net.Sockets.SocketException || e.GetType().Namespace == "NetMQ")
+        {
+            Console.Error.WriteLine($"lab jupyter kernel: cannot bind the sockets of {connectionFile} ({connection.Ip}): {e.InnerException?.Message ?? e.Message}");
+            return 1;
+        }
         NetMQ.NetMQConfig.Cleanup(block: false);
         return code;
     }
