@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Lab.Cli;
 using Lab.Cli.Book;
+using Lab.Cli.Jupyter;
 using Lab.Cli.Notebooks;
 using Lab.Cli.Repl;
 using Spectre.Console;
@@ -37,6 +38,28 @@ root.Subcommands.Add(repl);
 
 // lab doctor
 root.Subcommands.Add(Lab.Cli.Doctor.Doctor.CreateCommand());
+
+// lab jupyter install | uninstall | kernel
+var jupyter = new Command("jupyter", "The lab's Jupyter kernel (C#, messaging protocol 5.3): install its kernelspec, or run it.");
+var userOption = new Option<bool>("--user") { Description = "Install for this user (~/.local/share/jupyter/kernels). The default when not root." };
+var prefixOption = new Option<string?>("--prefix") { Description = "Install under DIR/share/jupyter/kernels (point JUPYTER_PATH at DIR/share/jupyter)." };
+var install = new Command("install", $"Write the kernelspec '{KernelSpec.Name}' (\"{KernelSpec.DisplayName}\"). Running it again changes nothing.");
+install.Options.Add(userOption);
+install.Options.Add(prefixOption);
+install.SetAction(parse => JupyterCommands.Install(parse.GetValue(userOption), parse.GetValue(prefixOption)));
+var uninstall = new Command("uninstall", $"Remove the kernelspec '{KernelSpec.Name}'.");
+uninstall.Options.Add(userOption);
+uninstall.Options.Add(prefixOption);
+uninstall.SetAction(parse => JupyterCommands.Uninstall(parse.GetValue(userOption), parse.GetValue(prefixOption)));
+var connectionFile = new Option<string>("--connection-file", "-f") { Description = "The connection file Jupyter wrote (ports, ip, key).", Required = true };
+var kernel = new Command("kernel", "Run the kernel (Jupyter starts this through the kernelspec's argv).");
+kernel.Options.Add(connectionFile);
+kernel.Options.Add(timeoutOption);
+kernel.SetAction((parse, ct) => JupyterCommands.KernelAsync(parse.GetValue(connectionFile)!, parse.GetValue(timeoutOption), ct));
+jupyter.Subcommands.Add(install);
+jupyter.Subcommands.Add(uninstall);
+jupyter.Subcommands.Add(kernel);
+root.Subcommands.Add(jupyter);
 
 // Ctrl+C is the commands' own business (the REPL stops a cell, not the process).
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

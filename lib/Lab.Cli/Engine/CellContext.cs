@@ -44,8 +44,11 @@ public sealed class CellContext
     /// <summary>Answers Console.ReadLine/Console.In for the cell (a kernel's input_request): prompt in, line out (null: end of input).</summary>
     public Func<string, string?>? Input { get; init; }
 
-    /// <summary>The notebook's file name as errors name it ("02-handshake.ipynb"), or "repl".</summary>
-    public string NotebookName => NotebookPath is { Length: > 0 } p ? Path.GetFileName(p) : "repl";
+    /// <summary>What errors call the notebook when there is no <see cref="NotebookPath"/> (a Jupyter kernel does not know the file). Null: "repl".</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The notebook's file name as errors name it ("02-handshake.ipynb"), else <see cref="Name"/>, else "repl".</summary>
+    public string NotebookName => NotebookPath is { Length: > 0 } p ? Path.GetFileName(p) : Name ?? "repl";
 
     /// <summary>"02-handshake.ipynb, cell 5".</summary>
     public string Label => $"{NotebookName}, cell {CellNumber}";

@@ -20,28 +20,60 @@ sealed class CellSink
     public CellSink? Live => !Closed ? this : Engine.RunningSink is { Closed: false } running ? running : null;
 }
 
-/// <summary>Console.Out / Console.Error / Console.In replaced once per process, routing by <see cref="CellSink.Current"/>.</summary>
+/// <summary>
+/// Console.Out / Console.Error / Console.In replaced by writers and a reader that route by <see cref="CellSink.Current"/>.
+/// <para>
+/// The BCL drops a reader installed with Console.SetIn whenever Console.InputEncoding is set (the next Console.In is a
+/// fresh reader over the real stdin), and drops Console.Out/Error on Console.OutputEncoding when they are a terminal.
+/// Libraries do that in-process (Playwright sets InputEncoding while it starts its driver; Spectre.Console and xunit set
+/// OutputEncoding), and so may a cell. So the engine calls <see cref="Install"/> before every cell: whatever is in
+/// Console.In/Out/Error then and is not ours becomes the "real" stream behind a fresh router.
+/// </para>
+/// </summary>
 static class ConsoleRouter
 {
     static readonly object Gate = new();
     static TextWriter? _realOut, _realErr;
     static TextReader? _realIn;
+    // What Console.In/Out/Error returned right after we installed (the BCL's synchronized wrappers of ours).
+    static TextReader? _installedIn;
+    static TextWriter? _installedOut, _installedErr;
 
     public static TextWriter RealOut => _realOut ?? Console.Out;
     public static TextWriter RealError => _realErr ?? Console.Error;
+    internal static TextReader RealIn => _realIn ?? Console.In;
 
+    /// <summary>Routes Console.In/Out/Error through the cell sinks, again if something replaced or reset them. Cheap when nothing changed.</summary>
     public static void Install()
     {
         lock (Gate)
         {
-            if (_realOut != null) return;
-            _realOut = Console.Out; _realErr = Console.Error; _realIn = Console.In;
-            Console.SetOut(new RoutedWriter(_realOut, stderr: false));
-            Console.SetError(new RoutedWriter(_realErr, stderr: true));
-            Console.SetIn(new RoutedReader(_realIn));
+            var @out = Console.Out;
+            if (!ReferenceEquals(@out, _installedOut))
+            {
+                _realOut = @out;
+                Console.SetOut(new RoutedWriter(@out, stderr: false));
+                _installedOut = Console.Out;
+            }
+            var err = Console.Error;
+            if (!ReferenceEquals(err, _installedErr))
+            {
+                _realErr = err;
+                Console.SetError(new RoutedWriter(err, stderr: true));
+                _installedErr = Console.Error;
+            }
+            var @in = Console.In;
+            if (!ReferenceEquals(@in, _installedIn))
+            {
+                _realIn = @in;
+                Console.SetIn(new RoutedReader(@in));
+                _installedIn = Console.In;
+            }
         }
     }
 
+    // Each router keeps the real stream it was made over: a writer that forwards to an older router (saved before
+    // a re-install) then ends at that router's own real stream, never back at the newest one.
     sealed class RoutedWriter(TextWriter real, bool stderr) : TextWriter
     {
         public override Encoding Encoding => real.Encoding;

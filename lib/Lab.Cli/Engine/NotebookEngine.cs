@@ -178,6 +178,8 @@ public sealed class NotebookEngine : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         try
         {
+            // Something since the last cell may have reset Console.In/Out/Error (see ConsoleRouter): route them again.
+            ConsoleRouter.Install();
             var src = CellSource.Parse(code);
             if (src.IsMarkdown) return new CellResult { Status = CellStatus.Skipped, Duration = clock.Elapsed };
             if (src.Error != null) return Fail("CompilationError", $"{ctx.Label}, {src.Error}", clock);
@@ -391,7 +393,18 @@ public sealed class NotebookEngine : IAsyncDisposable
     public MimeBundle Format(object? value, IReadOnlyCollection<string>? mimeTypes = null)
     {
         MimeBundle bundle;
-        try { bundle = new MimeBundle(LabFormatters.Bundle(value)); }
+        try
+        {
+            // Raw HTML (HTML("...")) is shown as written. The Formatting library's display string for an IHtmlContent
+            // comes back empty here (measured: HTML("<b>x</b>") gave "" for text/html), so write it out directly.
+            if (value is Microsoft.AspNetCore.Html.IHtmlContent raw)
+            {
+                using var w = new StringWriter();
+                raw.WriteTo(w, System.Text.Encodings.Web.HtmlEncoder.Default);
+                bundle = new MimeBundle { ["text/html"] = w.ToString(), ["text/plain"] = w.ToString() };
+            }
+            else bundle = new MimeBundle(LabFormatters.Bundle(value));
+        }
         catch (Exception e)
         {
             bundle = new MimeBundle { ["text/plain"] = $"{value?.GetType().Name}: formatting failed: {e.GetType().Name}: {e.Message}" };

@@ -74,7 +74,8 @@ public sealed class ReplHost
                 Stderr = t => _err.Write(t),
                 Display = (b, _) => Show(b, chartsDir),
                 UpdateDisplay = (_, b) => Show(b, chartsDir),
-                Input = p => { _out.Write(p); return Console.In.ReadLine(); },
+                // The real stdin: Console.In inside a cell is the router, which would call this again.
+                Input = p => { _out.Write(p); return ConsoleRouter.RealIn.ReadLine(); },
             };
             var result = await engine.ExecuteAsync(code, ctx, running.Token);
             running.Dispose();

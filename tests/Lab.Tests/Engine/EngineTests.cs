@@ -166,11 +166,40 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task RawHtmlShowsAsWritten()
+    {
+        await using var h = new EngineHarness();
+        Assert.Equal("<b>bold</b>", (await h.RunOk("HTML(\"<b>bold</b>\")")).Value!.Html);
+        await h.RunOk("display(HTML(\"<i>shown</i>\"));");
+        Assert.Equal("<i>shown</i>", Assert.Single(h.Displays).Bundle.Html);
+    }
+
+    [Fact]
     public async Task InputComesFromTheContext()
     {
         await using var h = new EngineHarness();
         var r = await h.Engine.ExecuteAsync("Console.ReadLine() + \"!\"", h.Context(input: _ => "typed"));
         Assert.Equal("typed!", r.Value!.Text);
+    }
+
+    [Fact]
+    public async Task InputSurvivesAConsoleInputEncodingChange()
+    {
+        // Setting Console.InputEncoding makes the BCL drop a reader installed with Console.SetIn (the next Console.In
+        // is a fresh reader over the real stdin). Playwright does it when it starts its driver (BookTests, in this
+        // process); a cell may do it too. The engine must route Console.In again for the next cell.
+        await using var h = new EngineHarness();
+        var original = Console.InputEncoding;
+        try
+        {
+            Console.InputEncoding = System.Text.Encoding.UTF8;
+            var r = await h.Engine.ExecuteAsync("Console.ReadLine() + \"!\"", h.Context(input: _ => "typed"));
+            Assert.Equal("typed!", r.Value!.Text);
+            await h.RunOk("Console.InputEncoding = System.Text.Encoding.Latin1;");
+            var again = await h.Engine.ExecuteAsync("Console.In.ReadLine() + \"?\"", h.Context(input: _ => "again"));
+            Assert.Equal("again?", again.Value!.Text);
+        }
+        finally { Console.InputEncoding = original; }
     }
 
     [Fact]

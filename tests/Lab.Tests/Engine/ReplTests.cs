@@ -4,6 +4,19 @@ namespace Lab.Tests.Engine;
 public class ReplTests
 {
     [Fact]
+    public async Task ConsoleReadLineInACellReadsTheNextInputLine()
+    {
+        var dir = Directory.CreateTempSubdirectory("lab-repl-").FullName;
+        try
+        {
+            var r = await LabProcess.Run(dir, "Console.ReadLine() + \"!\"\nhello\n#exit\n", "repl");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("hello!", r.Stdout);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public async Task ReplEvaluatesAMultiLineSnippetFromStandardInput()
     {
         var dir = Directory.CreateTempSubdirectory("lab-repl-").FullName;
