@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Lab.Topologies;
+
+/// <summary>What a thread does in its topology.</summary>
+public enum WorkerRole
+{
+    /// <summary>Listens, accepts and reads (the single-thread loop, a shard, an acceptor that serves its own connections).</summary>
+    Loop,
+    /// <summary>Accepts (and in request dispatch also reads and parses) and hands work on.</summary>
+    Dispatcher,
+    /// <summary>Serves what a dispatcher hands it: connections, or parsed requests.</summary>
+    Worker,
+    /// <summary>Only accepts (blocking accept) and hands each connection to its partner worker.</summary>
+    Acceptor,
+}
+
+/// <summary>One thread's counters at one moment.</summary>
+/// <param name="Index">Its index among threads of its role.</param>
+/// <param name="Name">Its thread name (as /proc/self/task/*/comm shows, up to 15 characters).</param>
+/// <param name="Role">What it does.</param>
+/// <param name="ThreadId">Its Linux thread id (0 before it ran).</param>
+/// <param name="ConnectionsAccepted">accept4 calls that returned a connection on this thread.</param>
+/// <param name="ConnectionsServed">Connections this thread read from (accepted here or handed over).</param>
+/// <param name="RequestsServed">Requests whose work this thread did (the response follows).</param>
+/// <param name="BusyTime">Time not spent waiting (in epoll_wait, accept4 or for a hand-off).</param>
+/// <param name="WakeUps">Times the thread woke from its wait with something reported.</param>
+/// <param name="EmptyWakeUps">Wake-ups for the listener that found its accept queue empty (another thread got there first).</param>
+public sealed record WorkerMetrics(int Index, string Name, WorkerRole Role, int ThreadId, long ConnectionsAccepted, long ConnectionsServed,
+    long RequestsServed, TimeSpan BusyTime, long WakeUps, long EmptyWakeUps);
+
+/// <summary>What dispatching parsed requests cost the request-dispatch model's dispatcher.</summary>
+/// <param name="Dispatched">Requests given to workers.</param>
+/// <param name="Mean">Mean time from "request parsed" to "handed to a worker" (includes waiting for an idle worker).</param>
+/// <param name="Max">The longest such time.</param>
+/// <param name="Queued">Requests that found no idle worker and waited in the dispatcher's queue.</param>
+public sealed record DispatchCost(long Dispatched, TimeSpan Mean, TimeSpan Max, long Queued);
+
+/// <summary>A topology's counters at one moment: one row per thread, and totals.</summary>
+public sealed record TopologyMetrics(string Topology, TimeSpan Uptime, IReadOnlyList<WorkerMetrics> Workers, long LiveConnections,
+    long BadRequests, DispatchCost? Dispatch)
+{
+    /// <summary>Connections accepted by every thread.</summary>
+    public long ConnectionsAccepted => Workers.Sum(w => w.ConnectionsAccepted);
+    /// <summary>Requests served by every thread (each request is counted once, by the thread that did its work).</summary>
+    public long RequestsServed => Workers.Sum(w => w.RequestsServed);
+    /// <summary>Listener wake-ups that found nothing, over every thread.</summary>
+    public long EmptyWakeUps => Workers.Sum(w => w.EmptyWakeUps);
+
+    /// <summary>A table like the CLI prints.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"{Topology}: up {Uptime.TotalSeconds:0.0} s, {LiveConnections} open connections, {ConnectionsAccepted} accepted, {RequestsServed} requests" +
+                      (BadRequests > 0 ? $", {BadRequests} bad" : ""));
+        sb.AppendLine($"  {"thread",-16} {"tid",7} {"accepted",9} {"served",8} {"requests",9} {"busy ms",9} {"wakeups",8} {"empty",7}");
+        foreach (var w in Workers)
+            sb.AppendLine($"  {w.Name,-16} {w.ThreadId,7} {w.ConnectionsAccepted,9} {w.ConnectionsServed,8} {w.RequestsServed,9} {w.BusyTime.TotalMilliseconds,9:0} {w.WakeUps,8} {w.EmptyWakeUps,7}");
+        if (Dispatch is { } d)
+            sb.AppendLine($"  dispatch: {d.Dispatched} requests, mean {d.Mean.TotalMicroseconds:0.0} µs, max {d.Max.TotalMicroseconds:0} µs, {d.Queued} waited for a worker");
+        return sb.ToString();
+    }
+}
+
+/// <summary>
+/// One thread's live counters. Only the owning thread writes them (plain stores, no interlocked traffic on the hot
+/// path); other threads read them with Volatile reads, so a snapshot taken while running may be a moment old.
+/// </summary>
+internal sealed class WorkerCounters(int index, string name, WorkerRole role)
+{
+    public readonly int Index = index;
+    public readonly string Name = name;
+    public readonly WorkerRole Role = role;
+    public int ThreadId;
+    public long Accepted, Served, Requests, BusyTicks, WakeUps, EmptyWakeUps;
+    long _busySince;
+
+    /// <summary>Call when the thread starts running.</summary>
+    public void Begin()
+    {
+        ThreadId = ThreadIds.Current;
+        _busySince = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>Call before a wait: the time since <see cref="Awake"/> was busy.</summary>
+    public void Sleeping()
+    {
+        long now = Stopwatch.GetTimestamp();
+        Volatile.Write(ref BusyTicks, BusyTicks + (now - _busySince));
+    }
+
+    /// <summary>Call after a wait returns; <paramref name="something"/> counts a wake-up.</summary>
+    public void Awake(bool something)
+    {
+        _busySince = Stopwatch.GetTimestamp();
+        if (something) Volatile.Write(ref WakeUps, WakeUps + 1);
+    }
+
+    public void Count(ref long field) => Volatile.Write(ref field, field + 1);
+
+    public WorkerMetrics Snapshot() => new(Index, Name, Role, Volatile.Read(ref ThreadId), Volatile.Read(ref Accepted), Volatile.Read(ref Served),
+        Volatile.Read(ref Requests), Stopwatch.GetElapsedTime(0, Volatile.Read(ref BusyTicks)), Volatile.Read(ref WakeUps), Volatile.Read(ref EmptyWakeUps));
+}
