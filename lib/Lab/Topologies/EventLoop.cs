@@ -136,7 +136,11 @@ internal class EventLoop : IDisposable
                 ResumeDue();
             }
         }
-        finally { T.Event(TopologyEventKind.ThreadStopped, Index, Index); }
+        finally
+        {
+            Counters.End();
+            T.Event(TopologyEventKind.ThreadStopped, Index, Index);
+        }
     }
 
     /// <summary>Called before each wait (nginx's accept mutex is taken here).</summary>

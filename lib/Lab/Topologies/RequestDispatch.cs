@@ -85,13 +85,15 @@ public sealed class RequestDispatch : Topology
                 var s = Session;
                 if (!got || s is null || owner.Stopping) continue;
                 owner.RequestEvent(TopologyEventKind.RequestStarted, Counters.Index, s.Request.Milliseconds);
+                if (s.Request.Route == Route.Sleep) Counters.Count(ref Counters.Waits);
                 TinyHttp.Perform(s.Request);
                 Counters.Count(ref Counters.Requests);
                 owner.RequestEvent(TopologyEventKind.RequestServed, Counters.Index, Counters.Index);
                 Session = null;
                 owner._dispatcher!.Done.Enqueue((this, s));
-                try { owner._dispatcher.Wake.Signal(); } catch (ObjectDisposedException) { return; }
+                try { owner._dispatcher.Wake.Signal(); } catch (ObjectDisposedException) { break; }
             }
+            Counters.End();
         }
     }
 

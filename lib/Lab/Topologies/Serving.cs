@@ -212,6 +212,7 @@ internal static class Serving
             var st = Next(t, s, worker, out var request);
             if (st != SessionState.Busy) return st;
             t.RequestEvent(TopologyEventKind.RequestStarted, worker, request.Milliseconds);
+            if (request.Route == Route.Sleep) c.Count(ref c.Waits); // a sleep is a wait, not a silent wake-up
             TinyHttp.Perform(request);
             c.Count(ref c.Requests);
             t.RequestEvent(TopologyEventKind.RequestServed, worker, worker);

@@ -1,6 +1,7 @@
 // Imitates: nginx workers sharing one listening socket (ngx_event_accept), with its accept_mutex, EPOLLEXCLUSIVE, or neither; and Apache-style blocking accept.
 // Shows: how the kernel picks which waiting thread gets a connection: FIFO for blocking accept, everyone (thundering herd) for plain epoll, fewer for EPOLLEXCLUSIVE, LIFO for one shared epoll.
 using Lab.Sockets;
+using static Lab.Interop.errno;
 
 namespace Lab.Topologies;
 
@@ -81,6 +82,8 @@ public sealed class SharedSocketAcceptors : Topology
         // Blocking accept needs a blocking socket: the kernel parks each thread inside accept4 (wchan inet_csk_accept).
         _listener = OpenListener(Endpoint, nonBlocking: Variant != AcceptorVariant.BlockingAccept);
         LocalEndPoint = _listener.LocalEndPoint;
+        if (Variant == AcceptorVariant.BlockingAccept)
+            Sys.SetTimeval(_listener.Handle, Lab.Interop.sys_socket.SO_RCVTIMEO, TimeSpan.Zero, "SO_RCVTIMEO (0: accept4 waits without limit)");
         int n = Options.Workers;
         _loops = new EventLoop[n];
         switch (Variant)
@@ -136,26 +139,61 @@ public sealed class SharedSocketAcceptors : Topology
         while (!Stopping)
         {
             c.Sleeping();
-            AcceptResult r;
-            try { r = listener.Accept(null, StopToken, Serving.Flags); }
-            catch (SyscallException e) when (e.Errno is Lab.Interop.errno.EMFILE or Lab.Interop.errno.ENFILE)
+            var (conn, err) = BlockingAccept(listener);
+            c.Awake(conn is not null);
+            if (conn is not null) { Serving.Accepted(this, conn, c, c.Index, handOff); continue; }
+            if (Stopping) break;
+            if (err is EMFILE or ENFILE)
             {
-                // An acceptor owns its thread, so EMFILE's policy here is always the pause: a sleep that Stop cuts short.
-                c.Awake(true);
+                // An acceptor owns its thread, so EMFILE's policy here is always the pause: a wait that Stop cuts short.
                 Event(TopologyEventKind.AcceptEmfile, c.Index, -(long)Options.EmfilePause.TotalMilliseconds);
                 StopToken.WaitHandle.WaitOne(Options.EmfilePause);
-                continue;
             }
-            c.Awake(r is AcceptResult.Accepted);
-            if (r is AcceptResult.Accepted a) Serving.Accepted(this, a.Connection, c, c.Index, handOff);
-            else if (r is AcceptResult.Aborted ab) Event(TopologyEventKind.AcceptAborted, c.Index, ab.Errno);
+            else if (err is ECONNABORTED or EPROTO or ENETDOWN or ENOPROTOOPT or EHOSTDOWN or ENONET or EHOSTUNREACH or EOPNOTSUPP or ENETUNREACH)
+                Event(TopologyEventKind.AcceptAborted, c.Index, err);
+            else if (err != EAGAIN)
+                throw Sys.Fail("accept4", Endpoints.Format(listener.LocalEndPoint), err, listener.LocalEndPoint);
         }
+        c.End();
         Event(TopologyEventKind.ThreadStopped, c.Index, c.Index);
+    }
+
+    /// <summary>
+    /// accept4 that waits without a time limit. <see cref="Listener.Accept"/> waits in 100 ms SO_RCVTIMEO slices, and
+    /// each slice that runs out sends its thread to the back of the kernel's queue of waiters, which would scramble the
+    /// FIFO order this variant shows. So the listener's SO_RCVTIMEO is 0 (wait forever), and Stop wakes every waiter
+    /// with shutdown(SHUT_RD) (inet_shutdown on a listener stops it and wakes accept4, which returns EINVAL).
+    /// </summary>
+    static unsafe (Connection?, int) BlockingAccept(Listener listener)
+    {
+        SockAddr sa = default;
+        Tmds.Linux.socklen_t len = SockAddr.MaxLength;
+        int fd;
+        try
+        {
+            using var b = Sys.Borrow(listener.Handle);
+            do fd = Tmds.Linux.LibC.accept4(b.Fd, (Tmds.Linux.sockaddr*)&sa, &len, (int)Serving.Flags);
+            while (Sys.Interrupted(fd));
+            if (fd < 0) return (null, Sys.Errno);
+        }
+        catch (ObjectDisposedException) { return (null, EINVAL); }
+        return (new Connection(new Fd(fd), sa.ToEndPoint(), nonBlocking: true, listener.LocalEndPoint), 0);
+    }
+
+    static unsafe void ShutdownRead(Listener listener)
+    {
+        try
+        {
+            using var b = Sys.Borrow(listener.Handle);
+            Tmds.Linux.LibC.shutdown(b.Fd, (int)ShutdownHow.Read);
+        }
+        catch (ObjectDisposedException) { }
     }
 
     /// <inheritdoc/>
     protected override void WakeAll()
     {
+        if (Variant == AcceptorVariant.BlockingAccept && _listener is not null) ShutdownRead(_listener);
         foreach (var l in _loops) l?.Wake.Signal();
     }
 
