@@ -160,6 +160,23 @@ public class LoadGeneratorTests
         Assert.Contains("ReusePortShards", run.ToString());
     }
 
+    [Fact]
+    public void ExperimentSamplesAnOverflowingAcceptQueue()
+    {
+        // A single thread busy in /sleep accepts nothing; with backlog 2 the queue holds 3 (backlog + 1) and the
+        // kernel drops the rest of the handshakes: the sampler sees Length > Limit and records the overflow.
+        using var t = new SingleThreadLoop(new TopologyOptions { Backlog = 2 });
+        var run = Experiment.Run(t, new LoadOptions
+        {
+            Connections = 12, KeepAlive = false, Duration = TimeSpan.FromSeconds(1.5), Mix = [RequestMix.Sleep(200)],
+        }, TimeSpan.FromMilliseconds(5));
+        Assert.Contains(run.Queue, q => q.Length == 3 && q.Limit == 2);
+        Assert.True(t.Events.Count(TopologyEventKind.AcceptQueueOverflow) >= 1);
+        Assert.True(run.Stop!.Stopped);
+        Assert.NotNull(run.QueueDepth());
+        Assert.True(run.Load.Completed >= 3, run.ToString());
+    }
+
     sealed class SyncProgress(Action<LoadProgress> report) : IProgress<LoadProgress>
     {
         public void Report(LoadProgress value) { lock (this) report(value); }
