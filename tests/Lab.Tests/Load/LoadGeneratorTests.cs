@@ -57,19 +57,19 @@ public class LoadGeneratorTests
     [Fact]
     public void OpenLoopLatencyIncludesTheStallAConnectionWaitedThrough()
     {
-        // Every request is due 10 ms apart; one /sleep?ms=300 stalls a single-thread server, so the ~30 requests due
-        // meanwhile wait. Measured from when they were due, the tail shows the stall; from when sent, less of it.
+        // Requests are due 10 ms apart; a /sleep?ms=100 (3% of them) stalls the single-thread server, and the
+        // requests due meanwhile wait. Measured from when they were due, the tail shows the stall.
         using var t = Started(o => new SingleThreadLoop(o));
         var r = LoadGenerator.Run(To(t) with
         {
             Connections = 4, Rate = 100, Duration = TimeSpan.FromSeconds(2),
-            Mix = [RequestMix.Hello(99), RequestMix.Sleep(300, 1)],
+            Mix = [RequestMix.Hello(97), RequestMix.Sleep(100, 3)],
         });
         Assert.Equal(0, r.Errors.Total);
-        if (r.Sent < 150) Assert.Fail("too few requests: " + r);
-        // With 4 connections and ~1 sleep in 100 requests, some run had the stall in it (seeded per thread: deterministic).
-        Assert.True(r.Latency.Max >= TimeSpan.FromMilliseconds(250), r.ToString());
-        Assert.True(r.Latency.P99 >= TimeSpan.FromMilliseconds(100), r.ToString());
+        Assert.True(r.Sent >= 150, r.ToString());
+        Assert.True(r.Latency.Max >= TimeSpan.FromMilliseconds(80), r.ToString());
+        Assert.True(r.Latency.P99 >= TimeSpan.FromMilliseconds(50), r.ToString());
+        Assert.True(r.Latency.P50 < TimeSpan.FromMilliseconds(50), r.ToString());
     }
 
     [Fact]
