@@ -62,7 +62,12 @@ public static class LoadGenerator
             long share = r.Requests == long.MaxValue ? long.MaxValue : r.Requests / r.Threads + (i < r.Requests % r.Threads ? 1 : 0);
             workers[i] = new LoadWorker(i, r.Threads, r.Endpoint, requests, weights, conns, share, options, r.Duration, run.Token);
             var w = workers[i];
-            threads[i] = new Thread(() => { go.Wait(); w.Run(Volatile.Read(ref start)); }) { IsBackground = true, Name = $"lab-load {i}" };
+            threads[i] = new Thread(() =>
+            {
+                go.Wait();
+                try { w.Run(Volatile.Read(ref start)); }
+                catch (Exception e) { w.Crash = e; } // surfaced on the caller's thread below, never an unhandled thread exception
+            }) { IsBackground = true, Name = $"lab-load {i}" };
             threads[i].Start();
         }
         Volatile.Write(ref start, Stopwatch.GetTimestamp());
@@ -86,6 +91,8 @@ public static class LoadGenerator
             }
         }
         ct.ThrowIfCancellationRequested();
+        if (workers.FirstOrDefault(w => w.Crash is not null)?.Crash is { } crash)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(crash).Throw();
         if (run.StoppedFromOutside) throw new OperationCanceledException("The load run was stopped (its notebook cell was cancelled).");
 
         var latency = new LatencyHistogram();
@@ -177,6 +184,7 @@ internal sealed class LoadWorker
     long _start, _end, _nextDue;
 
     public long Sent, Completed, Opened, Issued, Finished, Missed, EndedAt;
+    public Exception? Crash;
     public readonly long[] Errors = new long[6];
     public readonly LatencyHistogram Latency = new(), Service = new();
     public readonly long[] PerSecond;

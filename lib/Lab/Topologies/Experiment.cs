@@ -45,7 +45,7 @@ internal sealed class QueueSampler : IDisposable
         {
             IReadOnlyList<AcceptQueueReading> readings;
             try { readings = _topology.AcceptQueues(); }
-            catch (Exception e) when (e is ObjectDisposedException or SyscallException) { break; }
+            catch (Exception) { break; } // the topology stopped (or broke): a sampler never takes the process down
             lock (_samples)
             {
                 for (int i = 0; i < readings.Count && _samples.Count < MaxSamples; i++)

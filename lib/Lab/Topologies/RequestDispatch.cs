@@ -25,7 +25,7 @@ public sealed class RequestDispatch : Topology
     Listener? _listener;
     Dispatcher? _dispatcher;
     Worker[] _workers = [];
-    long _dispatched, _dispatchTicks, _maxDispatchTicks, _queued;
+    long _queued, _queueTicks; // written by the dispatcher only
 
     /// <summary>One dispatcher and <see cref="TopologyOptions.Workers"/> request workers (default 2).</summary>
     public RequestDispatch(TopologyOptions? options = null) : base(options) { }
@@ -62,9 +62,16 @@ public sealed class RequestDispatch : Topology
 
     internal override DispatchCost? DispatchMetrics()
     {
-        long n = Volatile.Read(ref _dispatched);
-        return new DispatchCost(n, n == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(0, Volatile.Read(ref _dispatchTicks) / n),
-            Stopwatch.GetElapsedTime(0, Volatile.Read(ref _maxDispatchTicks)), Volatile.Read(ref _queued));
+        long n = 0, ticks = 0, max = 0;
+        foreach (var w in _workers)
+        {
+            if (w is null) continue;
+            n += Volatile.Read(ref w.Dispatched);
+            ticks += Volatile.Read(ref w.DispatchTicks);
+            max = Math.Max(max, Volatile.Read(ref w.MaxDispatchTicks));
+        }
+        return new DispatchCost(n, n == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(0, ticks / n), Stopwatch.GetElapsedTime(0, max),
+            Volatile.Read(ref _queued), n == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(0, Volatile.Read(ref _queueTicks) / n));
     }
 
     /// <summary>A request thread: waits for a request, does its work, posts it back. Never reads or writes a socket.</summary>
@@ -73,6 +80,7 @@ public sealed class RequestDispatch : Topology
         public readonly WorkerCounters Counters = counters;
         public readonly SemaphoreSlim Signal = new(0);
         public HttpSession? Session; // written by the dispatcher before Release, read here after Wait
+        public long Dispatched, DispatchTicks, MaxDispatchTicks; // written by this worker only
 
         public void Run()
         {
@@ -84,6 +92,11 @@ public sealed class RequestDispatch : Topology
                 Counters.Awake(got);
                 var s = Session;
                 if (!got || s is null || owner.Stopping) continue;
+                long waited = Stopwatch.GetTimestamp() - s.ParsedAt;
+                Volatile.Write(ref DispatchTicks, DispatchTicks + waited);
+                if (waited > MaxDispatchTicks) Volatile.Write(ref MaxDispatchTicks, waited);
+                Volatile.Write(ref Dispatched, Dispatched + 1);
+                owner.RequestEvent(TopologyEventKind.Dispatch, Counters.Index, (long)Stopwatch.GetElapsedTime(0, waited).TotalMicroseconds);
                 owner.RequestEvent(TopologyEventKind.RequestStarted, Counters.Index, s.Request.Milliseconds);
                 if (s.Request.Route == Route.Sleep) Counters.Count(ref Counters.Waits);
                 TinyHttp.Perform(s.Request);
@@ -128,18 +141,14 @@ public sealed class RequestDispatch : Topology
             if (st != SessionState.Busy) return st;
             s.Request = request;
             s.ParsedAt = Stopwatch.GetTimestamp();
-            if (Idle.TryPop(out var w)) Assign(w, s);
+            if (Idle.TryPop(out var w)) Assign(w, s, queued: false);
             else { _waiting.Enqueue(s); Volatile.Write(ref owner._queued, owner._queued + 1); }
             return SessionState.Busy;
         }
 
-        void Assign(Worker w, HttpSession s)
+        void Assign(Worker w, HttpSession s, bool queued)
         {
-            long waited = Stopwatch.GetTimestamp() - s.ParsedAt;
-            Volatile.Write(ref owner._dispatchTicks, owner._dispatchTicks + waited);
-            if (waited > owner._maxDispatchTicks) Volatile.Write(ref owner._maxDispatchTicks, waited);
-            Volatile.Write(ref owner._dispatched, owner._dispatched + 1);
-            T.RequestEvent(TopologyEventKind.Dispatch, w.Counters.Index, (long)Stopwatch.GetElapsedTime(0, waited).TotalMicroseconds);
+            if (queued) Volatile.Write(ref owner._queueTicks, owner._queueTicks + (Stopwatch.GetTimestamp() - s.ParsedAt));
             w.Session = s;
             w.Signal.Release();
         }
@@ -152,7 +161,7 @@ public sealed class RequestDispatch : Topology
                 var (w, s) = item;
                 HttpSession? next = null;
                 while (_waiting.TryDequeue(out var q)) if (!q.Closed) { next = q; break; }
-                if (next is not null) Assign(w, next);
+                if (next is not null) Assign(w, next, queued: true);
                 else Idle.Push(w);
                 if (s.Closed) continue;
                 s.Busy = false;

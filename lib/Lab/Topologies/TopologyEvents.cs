@@ -26,7 +26,7 @@ public enum TopologyEventKind : byte
     Read,
     /// <summary>A request's work began (Value: its simulated milliseconds). Per-request.</summary>
     RequestStarted,
-    /// <summary>A parsed request was given to a worker (Value: the dispatch delay in microseconds). Per-request.</summary>
+    /// <summary>A worker began a parsed request (Value: microseconds since the dispatcher parsed it). Per-request.</summary>
     Dispatch,
     /// <summary>A response was written (Value: the worker index). Per-request.</summary>
     RequestServed,

@@ -104,6 +104,8 @@ public class TopologyBehaviourTests
         Assert.Equal(3, d.Dispatched);
         Assert.True(d.Queued >= 1, d.ToString());
         Assert.True(d.Max >= TimeSpan.FromMilliseconds(50), d.ToString());
+        Assert.True(d.MeanQueueWait > TimeSpan.Zero && d.MeanHandoff >= TimeSpan.Zero && d.MeanQueueWait <= d.Mean, d.ToString());
+        Assert.Equal(3, t.Events.Count(TopologyEventKind.Dispatch));
     }
 
     [Fact]
