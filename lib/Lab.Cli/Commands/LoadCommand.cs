@@ -1,9 +1,11 @@
 using System.CommandLine;
 using Lab.Load;
 
-namespace Lab.Cli.Commands;
+namespace Lab.Cli;
 
-/// <summary><c>lab load &lt;url&gt;</c>: runs the lab's load generator and prints percentiles, throughput and errors.</summary>
+/// <summary>
+/// Wire with <c>root.Subcommands.Add(Lab.Cli.LoadCommand.Create())</c>.
+/// <c>lab load &lt;url&gt;</c>: runs the lab's load generator and prints percentiles, throughput and errors.</summary>
 public static class LoadCommand
 {
     public static Command Create()
