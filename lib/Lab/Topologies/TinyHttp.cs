@@ -136,6 +136,10 @@ public static class TinyHttp
     /// <summary>The response to an invalid request; the server closes the connection after sending it.</summary>
     public static ReadOnlySpan<byte> BadRequestResponse => BadRequest;
 
+    // The same responses as arrays, so a server can keep its place in one across partial writes without copying.
+    internal static byte[] ResponseArray(in HttpRequest request) => request.KeepAlive ? OkKeepAlive : OkClose;
+    internal static byte[] BadRequestArray => BadRequest;
+
     /// <summary>A request for <paramref name="route"/> as a client sends it (used by the load generator and tests).</summary>
     public static byte[] BuildRequest(Route route = Route.Hello, int milliseconds = 0, bool keepAlive = true, string host = "lab")
     {

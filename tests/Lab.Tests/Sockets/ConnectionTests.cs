@@ -159,7 +159,8 @@ public class ConnectionTests
             Assert.Equal((ulong)payload.Length, s.BytesReceived);
             Assert.True(Eventually.Holds(() => client.Info().BytesAcked >= (ulong)payload.Length));
             var c = client.Info();
-            Assert.Equal((ulong)payload.Length, c.BytesSent);
+            // tcpi_bytes_sent counts retransmitted bytes too (a tail loss probe fires when the reader is slow to run on a busy machine).
+            Assert.Equal((ulong)payload.Length, c.BytesSent - c.BytesRetrans);
             Assert.True(c.SndMss > 0 && c.RcvMss > 0);
             Assert.True(c.SndCwnd > 0);
             Assert.True(c.RttMicros > 0);

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Lab.Topologies;
+
+namespace Lab.Cli;
+
+/// <summary>
+/// Wire with <c>root.Subcommands.Add(Lab.Cli.ServeCommand.Create())</c>.
+/// <c>lab serve &lt;topology&gt;</c>: runs one server model in the foreground, printing its threads and accept queue each second.</summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var topology = new Argument<string>("topology")
+        {
+            Description = $"The model: {string.Join(", ", TopologyCatalog.Names)} (or node, memcached, ramcloud, nginx, reuseport).",
+        };
+        var variant = new Option<string?>("--variant") { Description = "shared-socket-acceptors only: blocking-accept, epoll-per-thread (default), epoll-exclusive, shared-epoll, accept-mutex." };
+        var workers = new Option<int>("--workers", "-w") { Description = "Worker threads (1-256).", DefaultValueFactory = _ => 2 };
+        var address = new Option<string>("--address", "-a") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port", "-p") { Description = "Port (0: the kernel picks one).", DefaultValueFactory = _ => 8080 };
+        var backlog = new Option<int>("--backlog", "-b") { Description = "listen(2) backlog (capped by net.core.somaxconn).", DefaultValueFactory = _ => 128 };
+        var duration = new Option<double?>("--duration", "-d") { Description = "Stop after this many seconds (default: until Ctrl+C)." };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only the start and final summary." };
+
+        var command = new Command("serve", "Run a server topology from the notes until Ctrl+C, printing per-thread counts and the accept queue each second.")
+        {
+            topology, variant, workers, address, port, backlog, duration, quiet,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            Topology server;
+            try
+            {
+                var a = parse.GetValue(address)!;
+                var ep = a.Contains('[') || a.Count(c => c == ':') < 2 ? a : $"[{a}]";
+                server = TopologyCatalog.Create(parse.GetValue(topology)!, new TopologyOptions
+                {
+                    Address = $"{ep}:{parse.GetValue(port)}",
+                    Workers = parse.GetValue(workers),
+                    Backlog = parse.GetValue(backlog),
+                    RequestEvents = false,
+                }, parse.GetValue(variant));
+                server.Start();
+            }
+            catch (Exception e) when (e is ArgumentException or Lab.Sockets.SyscallException)
+            {
+                error.WriteLine($"lab serve: {e.Message}");
+                return Task.FromResult(2);
+            }
+            using (server)
+            {
+                output.WriteLine($"{server.Name} listening on {server.Url} ({server.Metrics.Workers.Count} threads). Ctrl+C stops.");
+                var limit = parse.GetValue(duration) is double s ? TimeSpan.FromSeconds(Math.Clamp(s, 0, 86_400)) : Timeout.InfiniteTimeSpan;
+                var clock = Stopwatch.StartNew();
+                long lastRequests = 0;
+                while (!ct.IsCancellationRequested && (limit == Timeout.InfiniteTimeSpan || clock.Elapsed < limit))
+                {
+                    var left = limit == Timeout.InfiniteTimeSpan ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, (limit - clock.Elapsed).Ticks));
+                    if (left > TimeSpan.Zero) ct.WaitHandle.WaitOne(left);
+                    if (parse.GetValue(quiet)) continue;
+                    var m = server.Metrics;
+                    var queues = string.Join(" ", server.AcceptQueues().Select(q => $"{q.Length}/{q.Limit}"));
+                    output.WriteLine($"[{clock.Elapsed.TotalSeconds,5:0}s] {m.RequestsServed - lastRequests,8:N0} req/s  open {m.LiveConnections,5}  accept queue {queues}  " +
+                                     string.Join("  ", m.Workers.Select(w => $"{w.Name}: {w.ConnectionsServed}c {w.RequestsServed}r")));
+                    lastRequests = m.RequestsServed;
+                }
+                var report = server.Stop(TimeSpan.FromSeconds(5));
+                output.WriteLine(server.Metrics.ToString());
+                output.WriteLine(report.ToString());
+                return Task.FromResult(report.Stopped && server.Failures.Count == 0 ? 0 : 1);
+            }
+        });
+        return command;
+    }
+}

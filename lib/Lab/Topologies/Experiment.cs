@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Net;
+using Lab.Charts;
+using Lab.Load;
+using Lab.Sockets;
+using Plotly.NET;
+
+namespace Lab.Topologies;
+
+/// <summary>One reading of a listening socket's accept queue during a run.</summary>
+/// <param name="At">Since the sampler started.</param>
+/// <param name="Listener">Which listener (the shard, for SO_REUSEPORT; else 0).</param>
+/// <param name="Length">Connections waiting to be accepted (tcpi_unacked, ss's Recv-Q).</param>
+/// <param name="Limit">The queue's limit (tcpi_sacked, ss's Send-Q).</param>
+public readonly record struct QueueSample(TimeSpan At, int Listener, int Length, int Limit);
+
+/// <summary>
+/// Reads a topology's accept queues every few milliseconds on a background thread, bounded in samples and stopped
+/// by Dispose. Small and private to the topology runs; the general sampler lives in Lab.Observe.
+/// </summary>
+internal sealed class QueueSampler : IDisposable
+{
+    public const int MaxSamples = 200_000;
+    readonly ITopology _topology;
+    readonly TimeSpan _every;
+    readonly List<QueueSample> _samples = new();
+    readonly CancellationTokenSource _stop = new();
+    readonly Thread _thread;
+
+    public QueueSampler(ITopology topology, TimeSpan every)
+    {
+        if (every < TimeSpan.FromMilliseconds(1) || every > TimeSpan.FromSeconds(10))
+            throw new ArgumentOutOfRangeException(nameof(every), every, "Sample every 1 ms to 10 s.");
+        _topology = topology;
+        _every = every;
+        _thread = new Thread(Run) { IsBackground = true, Name = "lab-topo queues" };
+        _thread.Start();
+    }
+
+    void Run()
+    {
+        var clock = Stopwatch.StartNew();
+        var over = new bool[1024];
+        while (!_stop.IsCancellationRequested)
+        {
+            IReadOnlyList<AcceptQueueReading> readings;
+            try { readings = _topology.AcceptQueues(); }
+            catch (Exception) { break; } // the topology stopped (or broke): a sampler never takes the process down
+            lock (_samples)
+            {
+                for (int i = 0; i < readings.Count && _samples.Count < MaxSamples; i++)
+                {
+                    var r = readings[i];
+                    _samples.Add(new QueueSample(clock.Elapsed, i, r.Length, r.Limit));
+                    // Length above Limit is the kernel's "full" test (sk_acceptq_is_full): it is dropping handshakes now.
+                    bool full = r.Full;
+                    if (full && i < over.Length && !over[i] && _topology is Topology t) t.Event(TopologyEventKind.AcceptQueueOverflow, -1, r.Length);
+                    if (i < over.Length) over[i] = full;
+                }
+                if (_samples.Count >= MaxSamples) break;
+            }
+            _stop.Token.WaitHandle.WaitOne(_every);
+        }
+    }
+
+    public IReadOnlyList<QueueSample> Samples { get { lock (_samples) return _samples.ToList(); } }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread.Join(TimeSpan.FromSeconds(5));
+    }
+}
+
+/// <summary>What one experiment measured: the server's threads, the client's latencies, the accept queue over time.</summary>
+public sealed record TopologyRun(string Topology, TopologyMetrics Server, LoadResult Load, IReadOnlyList<QueueSample> Queue, StopReport? Stop)
+{
+    /// <summary>Per thread: connections accepted and served, requests served.</summary>
+    public GenericChart WorkerBars()
+    {
+        var labels = Server.Workers.Select(w => w.Name).ToList();
+        return LabCharts.GroupedBars($"{Topology}: work per thread", "count", labels,
+            ("connections accepted", Server.Workers.Select(w => (double)w.ConnectionsAccepted).ToList()),
+            ("connections served", Server.Workers.Select(w => (double)w.ConnectionsServed).ToList()),
+            ("requests served", Server.Workers.Select(w => (double)w.RequestsServed).ToList()));
+    }
+
+    /// <summary>Per thread: busy time (ms) and wake-ups, wasted ones apart.</summary>
+    public GenericChart BusyBars()
+    {
+        var labels = Server.Workers.Select(w => w.Name).ToList();
+        return LabCharts.GroupedBars($"{Topology}: time and wake-ups per thread", "ms / count", labels,
+            ("busy (ms)", Server.Workers.Select(w => w.BusyTime.TotalMilliseconds).ToList()),
+            ("wake-ups", Server.Workers.Select(w => (double)w.WakeUps).ToList()),
+            ("empty + silent wake-ups", Server.Workers.Select(w => (double)(w.EmptyWakeUps + w.SilentWakeUps)).ToList()));
+    }
+
+    /// <summary>The client's latency by percentile.</summary>
+    public GenericChart LatencyPercentiles() => Load.LatencyChart($"{Topology}: latency by percentile");
+
+    /// <summary>Each accept queue's length over the run, with its limit.</summary>
+    public GenericChart QueueDepth()
+    {
+        if (Queue.Count == 0) throw new InvalidOperationException("No queue samples: the run was shorter than one sampling interval.");
+        var series = Queue.GroupBy(q => q.Listener).OrderBy(g => g.Key)
+            .Select(g => Series.From(Queue.Select(q => q.Listener).Distinct().Count() == 1 ? "accept queue" : $"shard {g.Key}", g, q => q.At.TotalSeconds, q => q.Length))
+            .ToList();
+        var first = Queue.Where(q => q.Listener == 0).ToList();
+        series.Add(new Series("limit", [first[0].At.TotalSeconds, first[^1].At.TotalSeconds], [first[0].Limit, first[0].Limit]));
+        return LabCharts.TimeSeries($"{Topology}: accept queue", "connections waiting", series.ToArray());
+    }
+
+    /// <summary>Server table, then the client's summary.</summary>
+    public override string ToString() => $"{Server}\n{Load}" + (Queue.Count > 0 ? $"accept queue: max {Queue.Max(q => q.Length)} of {Queue[0].Limit}, {Queue.Count} samples\n" : "");
+}
+
+/// <summary>Start a topology, load it, watch its queue, stop it: one notebook cell.</summary>
+public static class Experiment
+{
+    /// <summary>
+    /// Runs <paramref name="load"/> against <paramref name="topology"/> (its own address when load.Target is null),
+    /// sampling its accept queue(s) every <paramref name="sampleEvery"/> (default 10 ms). A topology not yet running
+    /// is started here and stopped at the end (bounded, 5 s); a running one is left running.
+    /// </summary>
+    public static TopologyRun Run(ITopology topology, LoadOptions load, TimeSpan? sampleEvery = null,
+        IProgress<LoadProgress>? progress = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(load);
+        bool started = topology is Topology { Running: false };
+        if (started) topology.Start();
+        StopReport? stop = null;
+        try
+        {
+            var ep = topology.LocalEndPoint;
+            if (ep.Address.Equals(IPAddress.Any)) ep = new IPEndPoint(IPAddress.Loopback, ep.Port);
+            else if (ep.Address.Equals(IPAddress.IPv6Any)) ep = new IPEndPoint(IPAddress.IPv6Loopback, ep.Port);
+            LoadResult result;
+            IReadOnlyList<QueueSample> samples;
+            using (var sampler = new QueueSampler(topology, sampleEvery ?? TimeSpan.FromMilliseconds(10)))
+            {
+                result = LoadGenerator.Run(load, load.Target ?? Endpoints.Format(ep), progress, ct);
+                sampler.Dispose();
+                samples = sampler.Samples;
+            }
+            if (started) stop = topology.Stop(Topologies.Topology.DefaultStopTimeout);
+            return new TopologyRun(topology.Name, topology.Metrics, result, samples, stop);
+        }
+        finally
+        {
+            if (started && stop is null) topology.Stop(Topologies.Topology.DefaultStopTimeout);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+// Imitates: RAMCloud's dispatch thread (src/WorkerManager.cc, handleRpc): one thread listens, accepts, reads and parses; workers only run requests.
+// Shows: work spreads per request to whichever worker is idle, so a slow request never holds up another connection, at the price of a dispatch step on every request.
+using System.Diagnostics;
+using System.Collections.Concurrent;
+using Lab.Sockets;
+
+namespace Lab.Topologies;
+
+/// <summary>
+/// The dispatcher thread owns the listener and every connection in one epoll. It reads and parses; each complete
+/// request goes to an idle worker (the most recently idle one, as RAMCloud's dispatcher pops its idle list), or
+/// waits in a FIFO when all are busy. A worker runs the request's work and posts the finished request back; the
+/// dispatcher writes the response, so all socket I/O stays on one thread and the workers never touch a socket.
+/// </summary>
+/// <remarks>
+/// Every request crosses threads twice (a semaphore release to the worker, an eventfd write back), and the
+/// dispatcher's own time bounds the server's rate: <see cref="TopologyMetrics.Dispatch"/> shows the time from
+/// "parsed" to "handed to a worker" and the dispatcher's BusyTime shows how close it is to saturation. HTTP/1.1
+/// keeps responses in order, so a connection has at most one request at a worker; pipelined requests wait parsed
+/// in its buffer. RAMCloud's workers spin-poll for work to make the hand-off fast; these block on a semaphore
+/// (SemaphoreSlim spins briefly first), which costs a wake-up but leaves the 2-core lab machine usable.
+/// </remarks>
+public sealed class RequestDispatch : Topology
+{
+    Listener? _listener;
+    Dispatcher? _dispatcher;
+    Worker[] _workers = [];
+    long _queued, _queueTicks; // written by the dispatcher only
+
+    /// <summary>One dispatcher and <see cref="TopologyOptions.Workers"/> request workers (default 2).</summary>
+    public RequestDispatch(TopologyOptions? options = null) : base(options) { }
+
+    /// <inheritdoc/>
+    public override string Name => nameof(RequestDispatch);
+
+    /// <inheritdoc/>
+    protected override void StartCore()
+    {
+        _listener = OpenListener(Endpoint);
+        LocalEndPoint = _listener.LocalEndPoint;
+        _dispatcher = new Dispatcher(this, NewCounters("disp", WorkerRole.Dispatcher));
+        _workers = new Worker[Options.Workers];
+        for (int i = 0; i < _workers.Length; i++)
+        {
+            _workers[i] = new Worker(this, NewCounters($"w{i}", WorkerRole.Worker));
+            _dispatcher.Idle.Push(_workers[i]);
+        }
+        foreach (var w in _workers) StartThread(w.Counters.Name, w.Run);
+        _dispatcher.WatchListener(_listener);
+        StartThread("disp", _dispatcher.Run);
+    }
+
+    /// <inheritdoc/>
+    protected override void WakeAll()
+    {
+        _dispatcher?.Wake.Signal();
+        foreach (var w in _workers) w?.Signal.Release();
+    }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<AcceptQueueReading> AcceptQueues() => ReadQueues(_listener);
+
+    internal override DispatchCost? DispatchMetrics()
+    {
+        long n = 0, ticks = 0, max = 0;
+        foreach (var w in _workers)
+        {
+            if (w is null) continue;
+            n += Volatile.Read(ref w.Dispatched);
+            ticks += Volatile.Read(ref w.DispatchTicks);
+            max = Math.Max(max, Volatile.Read(ref w.MaxDispatchTicks));
+        }
+        return new DispatchCost(n, n == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(0, ticks / n), Stopwatch.GetElapsedTime(0, max),
+            Volatile.Read(ref _queued), n == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(0, Volatile.Read(ref _queueTicks) / n));
+    }
+
+    /// <summary>A request thread: waits for a request, does its work, posts it back. Never reads or writes a socket.</summary>
+    sealed class Worker(RequestDispatch owner, WorkerCounters counters)
+    {
+        public readonly WorkerCounters Counters = counters;
+        public readonly SemaphoreSlim Signal = new(0);
+        public HttpSession? Session; // written by the dispatcher before Release, read here after Wait
+        public long Dispatched, DispatchTicks, MaxDispatchTicks; // written by this worker only
+
+        public void Run()
+        {
+            Counters.Begin();
+            while (!owner.Stopping)
+            {
+                Counters.Sleeping();
+                bool got = Signal.Wait(500);
+                Counters.Awake(got);
+                var s = Session;
+                if (!got || s is null || owner.Stopping) continue;
+                long waited = Stopwatch.GetTimestamp() - s.ParsedAt;
+                Volatile.Write(ref DispatchTicks, DispatchTicks + waited);
+                if (waited > MaxDispatchTicks) Volatile.Write(ref MaxDispatchTicks, waited);
+                Volatile.Write(ref Dispatched, Dispatched + 1);
+                owner.RequestEvent(TopologyEventKind.Dispatch, Counters.Index, (long)Stopwatch.GetElapsedTime(0, waited).TotalMicroseconds);
+                owner.RequestEvent(TopologyEventKind.RequestStarted, Counters.Index, s.Request.Milliseconds);
+                if (s.Request.Route == Route.Sleep) Counters.Count(ref Counters.Waits);
+                TinyHttp.Perform(s.Request);
+                Counters.Count(ref Counters.Requests);
+                owner.RequestEvent(TopologyEventKind.RequestServed, Counters.Index, Counters.Index);
+                Session = null;
+                owner._dispatcher!.Done.Enqueue((this, s));
+                try { owner._dispatcher.Wake.Signal(); } catch (ObjectDisposedException) { break; }
+            }
+            Counters.End();
+        }
+    }
+
+    /// <summary>The one thread that touches sockets: accepts, reads, parses, dispatches, writes responses.</summary>
+    sealed class Dispatcher(RequestDispatch owner, WorkerCounters counters) : EventLoop(owner, counters)
+    {
+        public readonly Stack<Worker> Idle = new();
+        public readonly ConcurrentQueue<(Worker, HttpSession)> Done = new();
+        readonly Queue<HttpSession> _waiting = new();
+
+        protected override SessionState OnConnection(HttpSession s, EpollEvents ev)
+        {
+            var st = s.Busy ? SessionState.Busy : SessionState.WantRead;
+            if ((ev & EpollEvents.Out) != 0 && s.Out is not null)
+            {
+                st = Serving.Flush(T, s, Index);
+                if (st == SessionState.WantRead) st = DispatchNext(s);
+            }
+            if (st != SessionState.Closed && (ev & (EpollEvents.In | EpollEvents.Err | EpollEvents.Hup | EpollEvents.RdHup)) != 0)
+            {
+                var r = Serving.Receive(T, s, Index); // FIN or reset while a worker has the request: closed now, its answer dropped
+                if (r == SessionState.Closed) return r;
+                if (st == SessionState.WantRead && s.Out is null) st = DispatchNext(s);
+            }
+            return st;
+        }
+
+        /// <summary>Parses the next buffered request and gives it to an idle worker, or queues it.</summary>
+        SessionState DispatchNext(HttpSession s)
+        {
+            var st = Serving.Next(T, s, Index, out var request);
+            if (st != SessionState.Busy) return st;
+            s.Request = request;
+            s.ParsedAt = Stopwatch.GetTimestamp();
+            if (Idle.TryPop(out var w)) Assign(w, s, queued: false);
+            else { _waiting.Enqueue(s); Volatile.Write(ref owner._queued, owner._queued + 1); }
+            return SessionState.Busy;
+        }
+
+        void Assign(Worker w, HttpSession s, bool queued)
+        {
+            if (queued) Volatile.Write(ref owner._queueTicks, owner._queueTicks + (Stopwatch.GetTimestamp() - s.ParsedAt));
+            w.Session = s;
+            w.Signal.Release();
+        }
+
+        protected override void OnWake()
+        {
+            base.OnWake();
+            for (int i = 0; i < 4096 && Done.TryDequeue(out var item); i++)
+            {
+                var (w, s) = item;
+                HttpSession? next = null;
+                while (_waiting.TryDequeue(out var q)) if (!q.Closed) { next = q; break; }
+                if (next is not null) Assign(w, next, queued: true);
+                else Idle.Push(w);
+                if (s.Closed) continue;
+                s.Busy = false;
+                var st = Serving.Send(T, s, TinyHttp.ResponseArray(s.Request), !s.Request.KeepAlive, Index);
+                if (st == SessionState.WantRead) st = DispatchNext(s);
+                if (st != SessionState.Closed) Rearm(s, st);
+            }
+            if (!Done.IsEmpty) Wake.Signal();
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using System.Net;
+using Lab.Sockets;
+
+namespace Lab.Topologies;
+
+/// <summary>What a topology does when accept4 fails with EMFILE (the process is out of file descriptors).</summary>
+public enum EmfilePolicy
+{
+    /// <summary>
+    /// libuv's trick (src/unix/stream.c, uv__emfile_trick): keep one spare descriptor open; on EMFILE close it,
+    /// accept each queued connection and close it at once (the client sees a FIN instead of waiting in a queue
+    /// nobody drains), then reopen the spare. Each refused connection is an <see cref="TopologyEventKind.AcceptEmfile"/> event.
+    /// </summary>
+    ReserveFd,
+    /// <summary>
+    /// nginx's way (ngx_event_accept: "accept() failed (24: Too many open files)" disables accept events for
+    /// accept_mutex_delay): stop watching the listener for <see cref="TopologyOptions.EmfilePause"/>; connections
+    /// wait in the accept queue (and overflow it) meanwhile.
+    /// </summary>
+    Pause,
+}
+
+/// <summary>
+/// Options every topology shares, in the style of Kestrel's SocketTransportOptions: each says what it does and its
+/// default. Validate with <see cref="Validate"/> (topologies do it in their constructor).
+/// </summary>
+public sealed record TopologyOptions
+{
+    /// <summary>Where to listen: "127.0.0.1:0", "[::1]:8080", "0.0.0.0:8080". Defaults to "127.0.0.1:0" (loopback, a port the kernel picks).</summary>
+    public string Address { get; init; } = "127.0.0.1:0";
+
+    /// <summary>listen(2)'s backlog. Defaults to 128; the kernel caps it at net.core.somaxconn.</summary>
+    public int Backlog { get; init; } = 128;
+
+    /// <summary>
+    /// Threads that serve connections (workers, acceptors or shards, depending on the model; the single-thread loop
+    /// ignores it). 1 to 256. Defaults to 2.
+    /// </summary>
+    public int Workers { get; init; } = 2;
+
+    /// <summary>
+    /// Most connections open at once; a connection accepted beyond it is closed at once (a
+    /// <see cref="TopologyEventKind.ConnectionRejected"/> event), like Kestrel's MaxConcurrentConnections. Defaults to null: no limit.
+    /// </summary>
+    public int? MaxConnections { get; init; }
+
+    /// <summary>What to do when accept4 fails with EMFILE. Defaults to <see cref="Topologies.EmfilePolicy.ReserveFd"/> (libuv's).</summary>
+    public EmfilePolicy EmfilePolicy { get; init; } = EmfilePolicy.ReserveFd;
+
+    /// <summary>How long <see cref="Topologies.EmfilePolicy.Pause"/> stops accepting. Defaults to 100 ms.</summary>
+    public TimeSpan EmfilePause { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Record per-request events (Read, RequestStarted, RequestServed, Dispatch...) in <see cref="Topology.Events"/>.
+    /// Turn off for benchmarks; connection events and every counter stay on. Defaults to true.
+    /// </summary>
+    public bool RequestEvents { get; init; } = true;
+
+    /// <summary>How many events the ring keeps (the newest win). A power of two from 1024 to 1048576. Defaults to 65536.</summary>
+    public int EventCapacity { get; init; } = 65536;
+
+    /// <summary>TCP_NODELAY on accepted connections (responses go out at once, as nginx's tcp_nodelay on). Defaults to true.</summary>
+    public bool NoDelay { get; init; } = true;
+
+    /// <summary>The largest worker count a topology accepts.</summary>
+    public const int MaxWorkers = 256;
+
+    /// <summary>Checks every option and returns the parsed address; throws <see cref="ArgumentException"/> naming the bad value.</summary>
+    public IPEndPoint Validate()
+    {
+        if (Workers is < 1 or > MaxWorkers)
+            throw new ArgumentOutOfRangeException(nameof(Workers), Workers,
+                $"Workers = {Workers:N0} is outside 1..{MaxWorkers}: each worker is a thread; on this {Environment.ProcessorCount}-core machine 1-{Math.Max(2, Environment.ProcessorCount * 2)} is plenty.");
+        if (Backlog < 0)
+            throw new ArgumentOutOfRangeException(nameof(Backlog), Backlog, $"Backlog = {Backlog} is negative; use 0 or more (the kernel caps it at net.core.somaxconn).");
+        if (MaxConnections is < 1)
+            throw new ArgumentOutOfRangeException(nameof(MaxConnections), MaxConnections, $"MaxConnections = {MaxConnections} must be at least 1, or null for no limit.");
+        if (EmfilePause < TimeSpan.Zero || EmfilePause > TimeSpan.FromSeconds(10))
+            throw new ArgumentOutOfRangeException(nameof(EmfilePause), EmfilePause, "EmfilePause must be between 0 and 10 s.");
+        if (EventCapacity is < 1024 or > 1 << 20 || (EventCapacity & (EventCapacity - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(EventCapacity), EventCapacity, "EventCapacity must be a power of two from 1024 to 1048576.");
+        if (!Enum.IsDefined(EmfilePolicy))
+            throw new ArgumentOutOfRangeException(nameof(EmfilePolicy), EmfilePolicy, "Use EmfilePolicy.ReserveFd or EmfilePolicy.Pause.");
+        return Endpoints.Parse(Address, nameof(Address));
+    }
+}

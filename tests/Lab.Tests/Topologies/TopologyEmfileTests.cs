@@ -1,0 +1,91 @@
+using Lab.Interop;
+using Lab.Sockets;
+using Lab.Tests.Sockets;
+using Lab.Topologies;
+using static Lab.Tests.Topologies.TopologyKit;
+
+namespace Lab.Tests.Topologies;
+
+/// <summary>The EMFILE policies, with the process's RLIMIT_NOFILE lowered and every descriptor used up: runs alone.</summary>
+[Collection(nameof(ProcessWide))]
+public class TopologyEmfileTests
+{
+    /// <summary>Lowers RLIMIT_NOFILE and fills every free descriptor but <paramref name="spare"/>; the filler and the limit go back on Dispose.</summary>
+    sealed unsafe class OutOfDescriptors : IDisposable
+    {
+        rlimit _saved;
+        readonly List<Fd> _fillers = new();
+
+        public OutOfDescriptors(int spare)
+        {
+            rlimit saved;
+            Assert.Equal(0, sys_resource.getrlimit(sys_resource.RLIMIT_NOFILE, &saved));
+            _saved = saved;
+            int highest = Directory.GetFiles("/proc/self/fd").Select(f => int.TryParse(Path.GetFileName(f), out var n) ? n : 0).Max();
+            var lowered = new rlimit { rlim_cur = (ulong)highest + 32, rlim_max = saved.rlim_max };
+            Assert.Equal(0, sys_resource.setrlimit(sys_resource.RLIMIT_NOFILE, &lowered));
+            for (int i = 0; i < 10_000; i++)
+            {
+                int fd = Tmds.Linux.LibC.eventfd(0, sys_epoll.EFD_CLOEXEC);
+                if (fd < 0) break;
+                _fillers.Add(new Fd(fd));
+            }
+            for (int i = 0; i < spare; i++) Release();
+        }
+
+        public void Release()
+        {
+            _fillers[^1].Dispose();
+            _fillers.RemoveAt(_fillers.Count - 1);
+        }
+
+        public void Dispose()
+        {
+            foreach (var f in _fillers) f.Dispose();
+            var saved = _saved;
+            Assert.Equal(0, sys_resource.setrlimit(sys_resource.RLIMIT_NOFILE, &saved));
+        }
+    }
+
+    [Fact]
+    public void ReserveFdClosesWhatItCannotServeAndCarriesOn()
+    {
+        using var t = Started(o => new SingleThreadLoop(o), new TopologyOptions { EmfilePolicy = EmfilePolicy.ReserveFd });
+        using var before = new TestClient(t.LocalEndPoint);
+        Assert.Equal(200, before.Get().Status);
+        TestClient refused;
+        using (new OutOfDescriptors(spare: 1)) // one descriptor: the client's socket; the server has only its reserve
+        {
+            refused = new TestClient(t.LocalEndPoint);
+            Assert.True(refused.SeesClose(), "accepted with the reserve descriptor and closed at once");
+            Assert.True(Eventually.Holds(() => t.Events.Count(TopologyEventKind.AcceptEmfile) >= 1));
+            Assert.Equal(200, before.Get().Status); // the connection it had is still served
+        }
+        refused.Dispose();
+        Assert.Equal(1, t.Events.Of(TopologyEventKind.AcceptEmfile)[0].Value);
+        using var after = new TestClient(t.LocalEndPoint); // the reserve was reopened and accepting goes on
+        Assert.Equal(200, after.Get().Status);
+        Assert.Empty(t.Failures);
+    }
+
+    [Fact]
+    public void PauseLeavesTheConnectionQueuedUntilDescriptorsFree()
+    {
+        using var t = Started(o => new DispatcherWorkers(o), new TopologyOptions { EmfilePolicy = EmfilePolicy.Pause, EmfilePause = TimeSpan.FromMilliseconds(50) });
+        TestClient waiting;
+        using (new OutOfDescriptors(spare: 1))
+        {
+            waiting = new TestClient(t.LocalEndPoint);
+            waiting.Send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+            Assert.True(Eventually.Holds(() => t.Events.Count(TopologyEventKind.AcceptEmfile) >= 2), "paused, retried, paused again");
+            Assert.Equal(1, t.AcceptQueues()[0].Length);
+        }
+        using (waiting)
+        {
+            var (status, _, body) = waiting.ReadResponse();
+            Assert.Equal(200, status);
+            Assert.Equal(TestClient.OkBody, body);
+        }
+        Assert.Empty(t.Failures);
+    }
+}
