@@ -39,6 +39,10 @@ root.Subcommands.Add(repl);
 // lab doctor
 root.Subcommands.Add(Lab.Cli.Doctor.Doctor.CreateCommand());
 
+// lab serve <topology>, lab load <url>
+root.Subcommands.Add(Lab.Cli.ServeCommand.Create());
+root.Subcommands.Add(Lab.Cli.LoadCommand.Create());
+
 // lab jupyter install | uninstall | kernel
 var jupyter = new Command("jupyter", "The lab's Jupyter kernel (C#, messaging protocol 5.3): install its kernelspec, or run it.");
 var userOption = new Option<bool>("--user") { Description = "Install for this user (~/.local/share/jupyter/kernels). The default when not root." };
