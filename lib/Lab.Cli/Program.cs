@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Lab.Cli;
+using Lab.Cli.Engine;
 using Lab.Cli.Book;
 using Lab.Cli.Jupyter;
 using Lab.Cli.Notebooks;
@@ -95,7 +96,7 @@ namespace Lab.Cli
         static TimeSpan? Seconds(double? s) => s is > 0 ? TimeSpan.FromSeconds(s.Value) : null;
 
         static string Line(CellProgress p) =>
-            $"{p.Notebook}  cell {p.Cell}/{p.Of}  {p.Result.Duration.TotalSeconds,6:0.00} s  {(p.Result.Succeeded ? "ok" : "error")}";
+            $"{p.Notebook}  cell {p.Cell}/{p.Of}  {p.Result.Duration.TotalSeconds,6:0.00} s  {(p.Result.Status == CellStatus.Skipped && p.Result.ErrorValue != null ? "skipped: " + p.Result.ErrorValue : p.Result.Succeeded ? "ok" : "error")}";
 
         public static async Task<int> RunAsync(string target, string? outDir, double? timeout, CancellationToken ct)
         {

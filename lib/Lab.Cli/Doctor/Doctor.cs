@@ -64,9 +64,8 @@ public static class Doctor
     /// <summary>The folder of the installed lab-csharp kernelspec, or null (searched where Jupyter searches).</summary>
     public static string? FindKernelspec()
     {
-        var home = Environment.GetEnvironmentVariable("HOME") ?? "/root";
         var dirs = (Environment.GetEnvironmentVariable("JUPYTER_PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Concat([Path.Combine(home, ".local/share/jupyter"), "/usr/local/share/jupyter", "/usr/share/jupyter"]);
+            .Concat([Lab.Cli.Jupyter.KernelSpec.UserDataDir(), "/usr/local/share/jupyter", "/usr/share/jupyter"]);
         return dirs.Select(d => Path.Combine(d, "kernels", "lab-csharp"))
                    .FirstOrDefault(d => File.Exists(Path.Combine(d, "kernel.json")));
     }

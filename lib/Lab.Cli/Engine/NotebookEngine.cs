@@ -334,6 +334,13 @@ public sealed class NotebookEngine : IAsyncDisposable
     {
         while (e is System.Reflection.TargetInvocationException { InnerException: { } inner }) e = inner;
         if (e is AggregateException { InnerExceptions.Count: 1 } agg) e = agg.InnerExceptions[0];
+        if (e is Lab.CellSkippedException skip)
+        {
+            // Not a failure: the cell needs something this machine lacks (a capability), and says what and how to fix it.
+            var text = $"Skipped: {skip.Reason}\n" + (skip.WouldShow is { } w ? $"Where it can run, this cell shows {w}.\n" : "");
+            if (ctx.Stdout != null) ctx.Stdout(text);
+            return new CellResult { Status = CellStatus.Skipped, ErrorValue = skip.Reason, Duration = clock.Elapsed };
+        }
         var frames = MapFrames(e);
         var first = frames.FirstOrDefault(f => f.Cell != null);
         var where = first.Cell is { } c && c.Notebook == ctx.NotebookName && c.Cell == ctx.CellNumber

@@ -41,6 +41,7 @@ public static class NotebookRunner
             StrayOutput = (stream, text) => { if (lastCell is { } c) Outputs.AppendStream(c.Outputs, stream, text); },
         });
         int n = 0, run = 0;
+        (int Cell, string Reason)? firstSkip = null;
         foreach (var cell in codeCells)
         {
             ct.ThrowIfCancellationRequested();
@@ -64,6 +65,15 @@ public static class NotebookRunner
                 Input = _ => null,
             };
             var result = await engine.ExecuteAsync(cell.Source, ctx, ct);
+            if (result.Status == CellStatus.Skipped && result.ErrorValue != null) firstSkip ??= (n, result.ErrorValue.Split(". ")[0]);
+            else if (!result.Succeeded && firstSkip is { } root && UsesWhatASkippedCellMade(result))
+            {
+                // A skipped cell's variables exist but were never set; a later cell that uses them is skipped too,
+                // not failed: the reason is the capability the earlier cell named.
+                var reason = $"it depends on cell {root.Cell}, which was skipped ({root.Reason})";
+                Outputs.AppendStream(outputs, "stdout", $"Skipped: {reason}.\n");
+                result = new CellResult { Status = CellStatus.Skipped, ErrorValue = reason, Duration = result.Duration };
+            }
             lastCell = cell;
             run++;
             cell.ExecutionCount = n;
@@ -84,6 +94,11 @@ public static class NotebookRunner
         Finish(nb);
         return new NotebookRun(nb, name, clock.Elapsed, codeCells.Count, run, null, null);
     }
+
+    /// <summary>Errors that come from reaching for something a skipped cell did not make (not a failed check).</summary>
+    static bool UsesWhatASkippedCellMade(CellResult r) =>
+        r.ErrorName is nameof(NullReferenceException) or nameof(ArgumentNullException) or nameof(ObjectDisposedException)
+        || (r.ErrorValue ?? "").Contains("CS0103") || (r.ErrorValue ?? "").Contains("CS0165");
 
     static void Finish(Notebook nb)
     {

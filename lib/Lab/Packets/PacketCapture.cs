@@ -55,6 +55,7 @@ public sealed class PacketCapture : IDisposable
     {
         if (port is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(port), port, "A TCP port is 1-65535.");
         int index = InterfaceIndex(iface);
+        Needs.Capabilities("the segments captured on " + iface, Lab.Hosts.Capability.NetRaw);
         int raw = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
         if (raw < 0) throw Sys.Fail("socket", "AF_PACKET (packet capture needs CAP_NET_RAW)");
         var fd = new Fd(raw);

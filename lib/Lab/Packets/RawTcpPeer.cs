@@ -43,6 +43,7 @@ public sealed class RawTcpPeer : IDisposable
     public static RawTcpPeer Open(NetHost host, IPEndPoint listener, int? localPort = null)
     {
         NetHost.EnsureLabAddress(listener.Address, "listener address");
+        Needs.Capabilities("a client that writes each handshake segment itself", Capability.NetRaw, Capability.NetAdmin);
         if (listener.AddressFamily != AddressFamily.InterNetwork)
             throw new ArgumentException($"RawTcpPeer speaks IPv4 only; {listener} is not an IPv4 endpoint.", nameof(listener));
         var port = localPort ?? Random.Shared.Next(40000, 60000);
