@@ -26,6 +26,22 @@ public class JupyterKernelTests(KernelSpecFixture spec)
     }
 
     [Fact]
+    public async Task StartHereRunsThroughTheKernelWithNbclient()
+    {
+        // Issue 8's promise: after set-up, the first chapter a reader opens runs through the lab's kernel.
+        var source = Path.Combine(RepoRoot.Path, "notebooks", "00-start-here.ipynb");
+        var executed = Path.Combine(Directory.CreateTempSubdirectory("lab-start-here-").FullName, "00-start-here.ipynb");
+        var r = await spec.Python(Path.Combine(KernelSpecFixture.Scripts, "run_nbclient.py"), source, executed);
+        Assert.True(r.ExitCode == 0, "nbclient failed on 00-start-here:\n" + r);
+        var text = File.ReadAllText(executed);
+        Assert.Contains("Capabilities (this process):", text);                // the doctor ran in the kernel
+        Assert.Contains("holds backlog + 1 connections in its accept queue", text); // the check passed
+        Assert.Contains("display_data", text);                                 // the live chart's final frame
+        Assert.DoesNotContain("\"output_type\": \"error\"", text);
+        File.Delete(executed);
+    }
+
+    [Fact]
     public async Task NbclientRunsAFixtureLikeLabRun()
     {
         var root = LabProcess.FixtureTree("jupyter");
