@@ -115,3 +115,20 @@ public class EpollTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 }
+
+public unsafe class PollErrnoTests
+{
+    [Fact]
+    public void ThePollTheLabUsesRecordsErrnoSoEintrIsRetried()
+    {
+        // A failing poll must leave its errno for Sys.Errno, or EINTR (a signal) reads as "poll failed: errno 0"
+        // (seen once in CI). Tmds.LibC 0.5.0's poll does not record it; the lab's own import does.
+        System.Runtime.InteropServices.Marshal.SetLastPInvokeError(0);
+        Assert.Equal(-1, Tmds.Linux.LibC.poll(null, 1, 0));
+        var viaTmds = Sys.Errno;
+        System.Runtime.InteropServices.Marshal.SetLastPInvokeError(0);
+        Assert.Equal(-1, Sys.poll_checked(null, 1, 0));
+        Assert.Equal(Lab.Interop.errno.EFAULT, Sys.Errno);
+        Assert.NotEqual(Lab.Interop.errno.EFAULT, viaTmds);   // why Sys.Poll does not call LibC.poll
+    }
+}
