@@ -160,29 +160,10 @@ public static class Sysctl
     }
 
     /// <summary>Writes with open(2)/write(2) so the errno is the kernel's own: EINVAL (rejected value), EACCES/EPERM, EROFS.</summary>
-    internal static unsafe void Write(string name, string value)
+    internal static void Write(string name, string value)
     {
-        var path = PathOf(name);
-        var bytes = Encoding.ASCII.GetBytes(value + "\n");
-        var pathBytes = Encoding.UTF8.GetBytes(path + "\0");
-        const int O_WRONLY = 1, O_CLOEXEC = 0x80000;
-        int fd;
-        fixed (byte* p = pathBytes) fd = open(p, O_WRONLY | O_CLOEXEC, 0);
-        if (fd < 0)
-        {
-            int e = Marshal.GetLastPInvokeError();
-            if (e is Lab.Interop.errno.EACCES && IsReadOnly(path))
-                throw new SysctlException(name, SysctlFailure.ReadOnly, $"{name} is read-only: the kernel only reports it (mode {File.GetUnixFileMode(path)}).", e);
-            throw WriteFailure(name, value, e);
-        }
-        try
-        {
-            long n;
-            fixed (byte* b = bytes) n = write(fd, b, (Tmds.Linux.size_t)bytes.Length);
-            if (n < 0) throw WriteFailure(name, value, Marshal.GetLastPInvokeError());
-            if (n != bytes.Length) throw new SysctlException(name, SysctlFailure.Other, $"{name}: only {n} of {bytes.Length} bytes of '{value}' were written.");
-        }
-        finally { close(fd); }
+        using var handle = OpenForWrite(name, value);
+        WriteAt(handle, name, value);
     }
 
     static bool IsReadOnly(string path)
