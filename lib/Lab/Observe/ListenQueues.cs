@@ -1,3 +1,4 @@
+using Lab.Sockets;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
@@ -79,8 +80,8 @@ public sealed class ListenQueueReader : IDisposable
 {
     // LISTEN (bit 10) and request sockets only (bit 12: TCP_NEW_SYN_RECV; bit 3 would add full SYN_RECV sockets,
     // which TCP Fast Open children are, and those already sit in the accept queue).
-    const uint ListenAndRequests = (1u << (int)TcpSocketState.Listen) | (1u << (int)TcpSocketState.NewSynRecv);
-    const uint ListenOnly = 1u << (int)TcpSocketState.Listen;
+    const uint ListenAndRequests = (1u << (int)TcpState.Listen) | (1u << (int)TcpState.NewSynRecv);
+    const uint ListenOnly = 1u << (int)TcpState.Listen;
 
     readonly SockDiag _diag;
     readonly AddressFamily _family;
@@ -138,16 +139,16 @@ public sealed class ListenQueueReader : IDisposable
         public AddressFamily? Family;
         public int Accept, Limit, Syn, Listeners;
 
-        public void Row(in inet_diag_msg m, TcpSocketState state)
+        public void Row(in inet_diag_msg m, TcpState state)
         {
-            if (state == TcpSocketState.Listen)
+            if (state == TcpState.Listen)
             {
                 if (Address is not null && !SameAddress(in m, Address)) return;
                 Listeners++;
                 Accept += (int)m.idiag_rqueue;
                 Limit += (int)m.idiag_wqueue;
             }
-            else if (state == TcpSocketState.NewSynRecv)
+            else if (state == TcpState.NewSynRecv)
             {
                 // A request socket's local address is where the SYN was sent; a wildcard listener owns them all.
                 if (Address is not null && !Wildcard && !SameAddress(in m, Address)) return;

@@ -181,7 +181,7 @@ public sealed class SockDiag : IDisposable
     }
 
     /// <summary>Builds a row from one inet_diag_msg (allocates the row and its endpoints).</summary>
-    internal static unsafe SocketRow ToRow(in inet_diag_msg m, TcpSocketState state)
+    internal static unsafe SocketRow ToRow(in inet_diag_msg m, TcpState state)
     {
         bool v6 = m.idiag_family == 10;
         IPAddress local, remote;
@@ -206,10 +206,10 @@ public sealed class SockDiag : IDisposable
     /// <summary>
     /// The state a row is in. Request sockets come back with idiag_state TCP_SYN_RECV (tcp_req_diag_fill) and without
     /// the INET_DIAG_SHUTDOWN attribute that inet_diag_msg_attrs_fill puts on every full socket: that absence is how
-    /// the lab tells a SYN-queue entry (<see cref="TcpSocketState.NewSynRecv"/>) from a full SYN_RECV socket.
+    /// the lab tells a SYN-queue entry (<see cref="TcpState.NewSynRecv"/>) from a full SYN_RECV socket.
     /// </summary>
-    internal static TcpSocketState StateOf(byte idiagState, bool fullSocket) =>
-        idiagState == (byte)TcpSocketState.SynRecv && !fullSocket ? TcpSocketState.NewSynRecv : (TcpSocketState)idiagState;
+    internal static TcpState StateOf(byte idiagState, bool fullSocket) =>
+        idiagState == (byte)TcpState.SynRecv && !fullSocket ? TcpState.NewSynRecv : (TcpState)idiagState;
 
     public void Dispose()
     {
@@ -244,12 +244,12 @@ public sealed class SockDiag : IDisposable
     struct RowCollector : IDiagRowVisitor
     {
         public List<SocketRow> Rows;
-        public IReadOnlySet<TcpSocketState> States;
+        public IReadOnlySet<TcpState> States;
 
-        public void Row(in inet_diag_msg msg, TcpSocketState state)
+        public void Row(in inet_diag_msg msg, TcpState state)
         {
             // The kernel widens bit 3 to request sockets and reports bound-inactive sockets as CLOSE: filter again.
-            if (States.Contains(state) || (state == TcpSocketState.Close && States.Contains(TcpSocketState.BoundInactive)))
+            if (States.Contains(state) || (state == TcpState.Close && States.Contains(TcpState.BoundInactive)))
                 Rows.Add(ToRow(in msg, state));
         }
     }
@@ -258,5 +258,5 @@ public sealed class SockDiag : IDisposable
 /// <summary>Receives each socket of a dump without allocating (used by readers that only count).</summary>
 internal interface IDiagRowVisitor
 {
-    void Row(in inet_diag_msg msg, TcpSocketState state);
+    void Row(in inet_diag_msg msg, TcpState state);
 }

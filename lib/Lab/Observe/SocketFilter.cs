@@ -1,3 +1,4 @@
+using Lab.Sockets;
 using System.Net.Sockets;
 
 namespace Lab.Observe;
@@ -9,7 +10,7 @@ namespace Lab.Observe;
 public sealed record SocketFilter
 {
     /// <summary>States to include. Defaults to null: every state `ss -tan` shows.</summary>
-    public IReadOnlySet<TcpSocketState>? States { get; init; }
+    public IReadOnlySet<TcpState>? States { get; init; }
 
     /// <summary>Only sockets whose local port is this. Defaults to null (any).</summary>
     public int? LocalPort { get; init; }
@@ -27,7 +28,7 @@ public sealed record SocketFilter
     public static SocketFilter All { get; } = new();
 
     /// <summary>Sockets in these states.</summary>
-    public static SocketFilter InStates(params TcpSocketState[] states) => new() { States = new HashSet<TcpSocketState>(states) };
+    public static SocketFilter InStates(params TcpState[] states) => new() { States = new HashSet<TcpState>(states) };
 
     internal void Validate()
     {

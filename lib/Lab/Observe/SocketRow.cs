@@ -1,3 +1,4 @@
+using Lab.Sockets;
 using System.Net;
 using System.Net.Sockets;
 
@@ -6,7 +7,7 @@ namespace Lab.Observe;
 /// <summary>
 /// One TCP socket as the kernel's sock_diag reports it (the same source `ss` reads).
 /// </summary>
-/// <param name="State">The socket's state; request sockets (SYN queue entries) are <see cref="TcpSocketState.NewSynRecv"/>.</param>
+/// <param name="State">The socket's state; request sockets (SYN queue entries) are <see cref="TcpState.NewSynRecv"/>.</param>
 /// <param name="RecvQ">idiag_rqueue. LISTEN: the accept queue's length (connections waiting for accept()). Otherwise: bytes received and not yet read.</param>
 /// <param name="SendQ">idiag_wqueue. LISTEN: the accept queue's limit (min(backlog, somaxconn)). Otherwise: bytes sent and not yet acknowledged.</param>
 /// <param name="Local">Local address and port.</param>
@@ -16,7 +17,7 @@ namespace Lab.Observe;
 /// <param name="Cookie">The kernel's socket cookie (SO_COOKIE): unique for the life of the system.</param>
 /// <param name="Interface">idiag_if: the interface index the socket is bound to (0 if not bound to one).</param>
 public sealed record SocketRow(
-    TcpSocketState State,
+    TcpState State,
     long RecvQ,
     long SendQ,
     IPEndPoint Local,

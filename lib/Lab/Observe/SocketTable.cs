@@ -1,3 +1,4 @@
+using Lab.Sockets;
 using System.Net;
 using System.Collections;
 using System.Text;
@@ -41,7 +42,7 @@ public sealed class SocketTable : IReadOnlyList<SocketRow>
     static IPAddress Normal(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
     /// <summary>Every listening TCP socket, like <c>ss -ltn</c>: RecvQ is the accept queue, SendQ its limit.</summary>
-    public static SocketTable Listeners() => Read(SocketFilter.InStates(TcpSocketState.Listen));
+    public static SocketTable Listeners() => Read(SocketFilter.InStates(TcpState.Listen));
 
     /// <summary>Every TCP socket, like <c>ss -tan</c>.</summary>
     public static SocketTable All() => Read(SocketFilter.All);
@@ -54,10 +55,10 @@ public sealed class SocketTable : IReadOnlyList<SocketRow>
     }
 
     /// <summary>How many rows are in <paramref name="state"/>.</summary>
-    public int CountIn(TcpSocketState state) => _rows.Count(r => r.State == state);
+    public int CountIn(TcpState state) => _rows.Count(r => r.State == state);
 
     /// <summary>The rows in <paramref name="state"/>.</summary>
-    public IReadOnlyList<SocketRow> InState(TcpSocketState state) => _rows.Where(r => r.State == state).ToList();
+    public IReadOnlyList<SocketRow> InState(TcpState state) => _rows.Where(r => r.State == state).ToList();
 
     public SocketRow this[int index] => _rows[index];
     public int Count => _rows.Count;

@@ -10,6 +10,7 @@ public enum TcpState : byte
     Unknown = 0,
     Established = 1,
     SynSent = 2,
+    /// <summary>A full socket in SYN_RECV (TCP Fast Open children). Request sockets are <see cref="NewSynRecv"/>.</summary>
     SynRecv = 3,
     FinWait1 = 4,
     FinWait2 = 5,
@@ -19,7 +20,14 @@ public enum TcpState : byte
     LastAck = 9,
     Listen = 10,
     Closing = 11,
+    /// <summary>
+    /// A request socket: a SYN received, SYN-ACK sent, final ACK not yet in (the "SYN queue"). sock_diag reports these
+    /// with idiag_state 3 (TCP_SYN_RECV, tcp_req_diag_fill); the lab tells them apart from full SYN_RECV sockets by
+    /// the missing INET_DIAG_SHUTDOWN attribute, which the kernel adds to every full socket. Shown as "SYN-RECV" like ss.
+    /// </summary>
     NewSynRecv = 12,
+    /// <summary>Bound but neither listening nor connected (sock_diag dumps it only when asked; reported as state CLOSE).</summary>
+    BoundInactive = 13,
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Lab.Sockets;
 using System.Diagnostics;
 using System.Net;
 using Lab.Observe;
@@ -98,7 +99,7 @@ public class DualStackListenQueuesTests
             Assert.Equal((3, 1), (byAddress.SynQueue, byAddress.Listeners));
             Assert.Equal(ss.Count, byAddress.SynQueue);
             // The IPv4 clients' request sockets are AF_INET6 with ::ffff: addresses, as the listener is.
-            var rows = SocketTable.ForPort(port).InState(TcpSocketState.NewSynRecv);
+            var rows = SocketTable.ForPort(port).InState(TcpState.NewSynRecv);
             Assert.Equal(ss.Select(l => l.Local).Order(), rows.Select(r => SocketRow.FormatEndPoint(r.Local, false)).Order());
             Assert.Equal(2, rows.Count(r => r.Local.Address.IsIPv4MappedToIPv6));
         }

@@ -1,3 +1,4 @@
+using Lab.Sockets;
 using System.Net;
 using System.Net.Sockets;
 using Lab.Interop;
@@ -24,7 +25,7 @@ public class SockDiagTests
             for (int i = 0; i < 8; i++) clients.Add(TestSockets.StartConnect(ep));
 
             // Loopback completes each handshake inside connect(); the wait only covers a slow scheduler.
-            Assert.True(Wait.Until(() => ListenQueues.ForPort(ep).AcceptQueue == 4 && SocketTable.ForPort(ep.Port).CountIn(TcpSocketState.SynSent) == 4),
+            Assert.True(Wait.Until(() => ListenQueues.ForPort(ep).AcceptQueue == 4 && SocketTable.ForPort(ep.Port).CountIn(TcpState.SynSent) == 4),
                 "expected 4 queued connections and 4 clients in SYN-SENT; saw " + SocketTable.ForPort(ep.Port));
 
             var q = ListenQueues.ForPort(ep);
@@ -38,9 +39,9 @@ public class SockDiagTests
             var table = SocketTable.ForPort(ep.Port);
             var ss = Tool.Ss("-tanH", $"( sport = :{ep.Port} or dport = :{ep.Port} )");
             Assert.Equal(ss.Select(Key).Order(), table.Select(Key).Order());
-            Assert.Equal(4, table.CountIn(TcpSocketState.SynSent));
+            Assert.Equal(4, table.CountIn(TcpState.SynSent));
             Assert.Equal(4, ss.Count(l => l.State == "SYN-SENT"));
-            Assert.Equal(0, table.CountIn(TcpSocketState.NewSynRecv));
+            Assert.Equal(0, table.CountIn(TcpState.NewSynRecv));
             Assert.Equal(4 + 4 + 4 + 1, table.Count); // 4 clients ESTAB, 4 server ends ESTAB, 4 SYN-SENT, the listener
 
             var overflowsLab = NetCounters.Read()[NetCounters.Names.ListenOverflows];
@@ -83,13 +84,13 @@ public class SockDiagTests
             Assert.Equal(ss.Count, q.SynQueue);
 
             var table = SocketTable.ForPort(ep.Port);
-            var requests = table.InState(TcpSocketState.NewSynRecv);
+            var requests = table.InState(TcpState.NewSynRecv);
             Assert.Equal(5, requests.Count);
             Assert.Equal(ss.Select(l => (l.Local, l.Peer)).Order(), requests.Select(r => (SocketRow.FormatEndPoint(r.Local, false), SocketRow.FormatEndPoint(r.Remote, true))).Order());
             // A request socket has no inode or owner yet (tcp_req_diag_fill zeroes them) but does have a cookie.
             Assert.All(requests, r => Assert.Equal((0UL, 0U, 1), (r.Inode, r.Uid, r.Timer)));
             Assert.All(requests, r => Assert.NotEqual(0UL, r.Cookie));
-            Assert.Equal(5, table.CountIn(TcpSocketState.Established)); // the clients' ends
+            Assert.Equal(5, table.CountIn(TcpState.Established)); // the clients' ends
         }
         finally { TestSockets.DisposeAll(clients); }
     }
@@ -112,7 +113,7 @@ public class SockDiagTests
             Assert.True(Wait.Until(() => ListenQueues.ForPort(ep).SynQueue == 3));
             using var diag = SockDiag.Open();
 
-            List<(byte Raw, TcpSocketState State)> Dump(uint mask)
+            List<(byte Raw, TcpState State)> Dump(uint mask)
             {
                 var v = new RawCollector { Rows = new() };
                 diag.Dump(AddressFamily.InterNetwork, mask, ep.Port, 0, -1, ref v);
@@ -123,11 +124,11 @@ public class SockDiagTests
             var bit3 = Dump(1u << 3);
             var others = Dump(0x1FFFu & ~(1u << 3) & ~(1u << 12));
             Assert.Equal(3, bit12.Count);
-            Assert.All(bit12, r => Assert.Equal(((byte)3, TcpSocketState.NewSynRecv), r));
+            Assert.All(bit12, r => Assert.Equal(((byte)3, TcpState.NewSynRecv), r));
             Assert.Equal(3, bit3.Count);
-            Assert.All(bit3, r => Assert.Equal(TcpSocketState.NewSynRecv, r.State));
-            Assert.DoesNotContain(others, r => r.State == TcpSocketState.NewSynRecv || r.Raw == 3);
-            Assert.Contains(others, r => r.State == TcpSocketState.Listen);
+            Assert.All(bit3, r => Assert.Equal(TcpState.NewSynRecv, r.State));
+            Assert.DoesNotContain(others, r => r.State == TcpState.NewSynRecv || r.Raw == 3);
+            Assert.Contains(others, r => r.State == TcpState.Listen);
             Assert.Equal(3, Tool.Ss("-tanH", "state", "syn-recv", $"( sport = :{ep.Port} )").Count);
         }
         finally { TestSockets.DisposeAll(clients); }
@@ -135,8 +136,8 @@ public class SockDiagTests
 
     struct RawCollector : IDiagRowVisitor
     {
-        public List<(byte, TcpSocketState)> Rows;
-        public void Row(in inet_diag_msg msg, TcpSocketState state) => Rows.Add((msg.idiag_state, state));
+        public List<(byte, TcpState)> Rows;
+        public void Row(in inet_diag_msg msg, TcpState state) => Rows.Add((msg.idiag_state, state));
     }
 
     [Fact]
@@ -152,7 +153,7 @@ public class SockDiagTests
             var serverLocal = (IPEndPoint)server.LocalEndPoint!;
             var serverRemote = (IPEndPoint)server.RemoteEndPoint!;
             SocketRow? Row() => SocketTable.ForPort(listener.Port()).FirstOrDefault(r =>
-                r.State == TcpSocketState.Established && r.Local.Equals(serverLocal) && r.Remote.Equals(serverRemote));
+                r.State == TcpState.Established && r.Local.Equals(serverLocal) && r.Remote.Equals(serverRemote));
             Assert.True(Wait.Until(() => Row()?.RecvQ == N), $"server row: {Row()}");
 
             var row = Row()!;
@@ -187,7 +188,7 @@ public class SockDiagTests
             var ss = Tool.Ss("-tanH", $"( sport = :{listener.Port()} or dport = :{listener.Port()} )");
             Assert.Equal(ss.Select(Key).Order(), table.Select(Key).Order());
             Assert.All(table, r => Assert.Equal(AddressFamily.InterNetworkV6, r.Family));
-            Assert.Contains(table, r => r.State == TcpSocketState.Listen && SocketRow.FormatEndPoint(r.Local, false) == $"[::1]:{listener.Port()}");
+            Assert.Contains(table, r => r.State == TcpState.Listen && SocketRow.FormatEndPoint(r.Local, false) == $"[::1]:{listener.Port()}");
         }
     }
 
@@ -198,7 +199,7 @@ public class SockDiagTests
         var lab = SocketTable.Listeners();
         var ss = Tool.Ss("-ltnH");
         Assert.Contains(lab, r => r.Local.Equals(listener.EndPoint()) && r.SendQ == 7);
-        Assert.All(lab, r => Assert.Equal(TcpSocketState.Listen, r.State));
+        Assert.All(lab, r => Assert.Equal(TcpState.Listen, r.State));
         // Listeners come and go as other tests run: compare the ones both saw.
         var labKeys = lab.Select(r => SocketRow.FormatEndPoint(r.Local, false)).ToHashSet();
         Assert.Contains(SocketRow.FormatEndPoint(listener.EndPoint(), false), ss.Select(l => l.Local));
@@ -241,7 +242,7 @@ public class SockDiagRecoveryTests
 {
     struct Throwing : IDiagRowVisitor
     {
-        public void Row(in inet_diag_msg msg, TcpSocketState state) => throw new InvalidOperationException("stop here");
+        public void Row(in inet_diag_msg msg, TcpState state) => throw new InvalidOperationException("stop here");
     }
 
     /// <summary>
@@ -260,7 +261,7 @@ public class SockDiagRecoveryTests
             var filter = new SocketFilter { AnyPort = listener.Port() };
             var v = new Throwing();
             Assert.Throws<InvalidOperationException>(() => diag.Dump(AddressFamily.InterNetwork, 1u << 1, 0, 0, listener.Port(), ref v));
-            Assert.Equal(500, diag.Read(filter with { States = new HashSet<TcpSocketState> { TcpSocketState.Established } }).Count);
+            Assert.Equal(500, diag.Read(filter with { States = new HashSet<TcpState> { TcpState.Established } }).Count);
             Assert.Equal(501, diag.Read(filter).Count);
             Assert.Equal(500, Tool.Ss("-tanH", "state", "established", $"( sport = :{listener.Port()} or dport = :{listener.Port()} )").Count);
         }
@@ -282,8 +283,8 @@ public class SocketTableForEndPointTests
         using var mine = Lab.Sockets.Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(5));
         using var theirs = Lab.Sockets.Client.Connect(other.LocalEndPoint, TimeSpan.FromSeconds(5));
         var table = SocketTable.ForEndPoint(listener.LocalEndPoint);
-        Assert.Contains(table, r => r.State == TcpSocketState.Listen && r.Local.Equals(listener.LocalEndPoint));
-        Assert.Contains(table, r => r.State == TcpSocketState.Established && r.Remote.Equals(listener.LocalEndPoint));
+        Assert.Contains(table, r => r.State == TcpState.Listen && r.Local.Equals(listener.LocalEndPoint));
+        Assert.Contains(table, r => r.State == TcpState.Established && r.Remote.Equals(listener.LocalEndPoint));
         Assert.DoesNotContain(table, r => r.Local.Address.Equals(IPAddress.Parse("127.0.0.2")) || r.Remote.Address.Equals(IPAddress.Parse("127.0.0.2")));
         Assert.True(SocketTable.ForPort(listener.Port).Count > table.Count);
         // ss agrees when asked for this endpoint only.
