@@ -372,12 +372,14 @@ public sealed class JupyterKernel
         foreach (var line in result.Traceback.Count > 0 ? result.Traceback : new[] { evalue }) traceback.Add(line);
         if (!silent)
             Publish("error", new JsonObject { ["ename"] = ename, ["evalue"] = evalue, ["traceback"] = traceback.DeepClone() }, msg);
+        // Abort what was queued before the client can see this reply: a request it sends after reading the reply
+        // (the next cell, once the interrupt is answered) must run, not be aborted (seen in CI as next_status "aborted").
+        if (stopOnError) AbortQueuedExecutes();
         Reply(Channel.Shell, msg, "execute_reply", new JsonObject
         {
             ["status"] = "error", ["execution_count"] = count, ["ename"] = ename, ["evalue"] = evalue, ["traceback"] = traceback,
             ["user_expressions"] = new JsonObject(), ["payload"] = new JsonArray(),
         });
-        if (stopOnError) AbortQueuedExecutes();
     }
 
     /// <summary>After an error with stop_on_error, execute requests already queued are not run (ipykernel's behaviour): each gets an "aborted" reply.</summary>
