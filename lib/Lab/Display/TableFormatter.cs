@@ -25,6 +25,9 @@ public static class TableFormatter
         Formatter.Register(typeof(IDictionary), (FormatDelegate<object>)((value, ctx) => WriteDictionary((IDictionary)value, ctx, html: false)), LabFormatters.TextMime);
         Formatter.Register(typeof(IEnumerable), (FormatDelegate<object>)((value, ctx) => TryWrite(value, ctx, html: true)), LabFormatters.HtmlMime);
         Formatter.Register(typeof(IEnumerable), (FormatDelegate<object>)((value, ctx) => TryWrite(value, ctx, html: false)), LabFormatters.TextMime);
+        // A string is an IEnumerable too: without its own formatter it reached the one above, which declines it, and
+        // the library then wrote nothing (strings inside records printed blank in text/plain: the REPL, jupyter console).
+        Formatter.Register(typeof(string), (FormatDelegate<object>)((value, ctx) => { ctx.Writer.Write((string)value); return true; }), LabFormatters.TextMime);
         Formatter.Register(typeof(object), (FormatDelegate<object>)((value, ctx) => IsRow(value.GetType()) && TryWrite(new[] { value }, ctx, html: true, single: true)), LabFormatters.HtmlMime);
     }
 

@@ -38,6 +38,15 @@ public class ReadingFormattersTests
     }
 
     [Fact]
+    public void StringsInsideObjectsShowInPlainText()
+    {
+        var text = LabFormatters.Bundle(new { Namespace = "lab-x-1-10", count = 3, inner = new { name = "veth" } })["text/plain"];
+        Assert.Contains("Namespace: lab-x-1-10", text);
+        Assert.Contains("name: veth", text);
+        Assert.Contains("count: 3", text);
+    }
+
+    [Fact]
     public void ChecksPassAsValuesAndFailAsErrorsNamingTheClaim()
     {
         var ok = Check.Equal(4, 4, "the accept queue holds backlog+1");
