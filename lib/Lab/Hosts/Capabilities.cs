@@ -41,3 +41,38 @@ public static class Capabilities
         _ => "CAP_" + cap,
     };
 }
+
+/// <summary>Runs code on a fresh thread that lacks capabilities (capabilities are per thread: capset acts on the caller only).</summary>
+public static unsafe class Unprivileged
+{
+    /// <summary>
+    /// Runs <paramref name="body"/> on a new thread whose effective capability set lacks <paramref name="drop"/>
+    /// (every capability when empty), waits for it (at most <paramref name="timeout"/>, default 30 s), and returns
+    /// its result or rethrows its exception. The rest of the process keeps its capabilities.
+    /// </summary>
+    public static T Run<T>(Func<T> body, TimeSpan? timeout = null, params Capability[] drop)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        T result = default!;
+        Exception? failure = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                var hdr = new Lab.Interop.__user_cap_header_struct { version = Lab.Interop.linux_capability._LINUX_CAPABILITY_VERSION_3 };
+                var data = stackalloc Lab.Interop.__user_cap_data_struct[Lab.Interop.linux_capability._LINUX_CAPABILITY_U32S_3];
+                if (Lab.Interop.linux_capability.capget(&hdr, data) != 0) throw Lab.Sockets.Sys.Fail("capget", "this thread");
+                if (drop.Length == 0) { data[0].effective = 0; data[1].effective = 0; }
+                foreach (var cap in drop) data[(int)cap / 32].effective &= ~(1u << ((int)cap % 32));
+                if (Lab.Interop.linux_capability.capset(&hdr, data) != 0) throw Lab.Sockets.Sys.Fail("capset", "this thread");
+                result = body();
+            }
+            catch (Exception e) { failure = e; }
+        }) { IsBackground = true, Name = "lab-unprivileged" };
+        t.Start();
+        if (!t.Join(limit)) throw new TimeoutException($"The unprivileged thread did not finish within {limit.TotalSeconds:0} s.");
+        if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        return result;
+    }
+}

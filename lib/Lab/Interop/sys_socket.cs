@@ -51,6 +51,8 @@ public static class sys_socket
     public const int SO_ERROR = 4;
     public const int SO_SNDBUF = 7;
     public const int SO_RCVBUF = 8;
+    /// <summary>SO_RCVBUF beyond net.core.rmem_max (needs CAP_NET_ADMIN).</summary>
+    public const int SO_RCVBUFFORCE = 33;
     public const int SO_KEEPALIVE = 9;
     public const int SO_LINGER = 13;
     public const int SO_REUSEPORT = 15;

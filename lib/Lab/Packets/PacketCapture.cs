@@ -66,6 +66,10 @@ public sealed class PacketCapture : IDisposable
             fd.Dispose();
             throw error;
         }
+        // A burst of a few hundred segments overflows the default 208 KiB (net.core.rmem_max) before the capture thread
+        // reads them; 8 MiB holds any burst the lab sends. Without CAP_NET_ADMIN the default stays.
+        int size = 8 << 20;
+        setsockopt(raw, SOL_SOCKET, Lab.Interop.sys_socket.SO_RCVBUFFORCE, &size, sizeof(int));
         var c = new PacketCapture(fd, iface, port, maxPackets, maxDuration ?? TimeSpan.FromSeconds(60));
         LabResources.Track(c, "PacketCapture");
         c._thread.Start();

@@ -30,4 +30,31 @@ public class SynFloodTests
         Assert.True(on.Counters[NetCounters.Names.SyncookiesSent] > 0);
         Assert.Equal(before, host.Run(() => Sysctl.ReadInt("net.ipv4.tcp_syncookies")));
     }
+
+    [Fact]
+    public void SpoofedSynsAtLoopbackAreDroppedBecauseTheSynAckHasNoRoute()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
+        using var host = NetHost.Create("sf3");
+        var run = LoopbackSpoof.Run(host, synCount: 50);
+        Assert.Equal(50, run.SynsSent);
+        Assert.Equal(50, run.SynsSeen);
+        Assert.Equal(0, run.SynAcksSeen);
+        Assert.Equal(0, run.PeakSynQueue);
+        Assert.Equal(50, run.Counters[NetCounters.Names.ListenDrops]);
+        Assert.Equal(0, run.Counters[NetCounters.Names.TCPReqQFullDrop]);
+    }
+
+    [Fact]
+    public void DeferAcceptShowsTheSynQueueWithoutCapabilities()
+    {
+        var run = DeferAccept.Run(clients: 4, senders: 1, deferSeconds: 10);
+        Assert.Equal(0UL, run.CapEff);
+        Assert.All(run.ClientStates, s => Assert.Equal(Lab.Sockets.TcpState.Established, s));
+        Assert.Equal(new DeferSample(run.BeforeData.Seconds, 4, 0), run.BeforeData);
+        Assert.Equal(3, run.AfterData.SynQueue);
+        Assert.Equal(1, run.AfterData.AcceptQueue);
+        Assert.Equal(1, run.Accepted);
+        Assert.Equal("hello", run.FirstBytes);
+    }
 }

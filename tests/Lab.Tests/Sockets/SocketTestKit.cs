@@ -49,30 +49,10 @@ public static class Eventually
 }
 
 /// <summary>Runs code on a fresh thread whose effective capability set lacks one capability (capabilities are per thread).</summary>
-public static unsafe class ThreadCaps
+public static class ThreadCaps
 {
-    public static T Without<T>(int capability, Func<T> body)
-    {
-        T result = default!;
-        Exception? failure = null;
-        var t = new Thread(() =>
-        {
-            try
-            {
-                var hdr = new __user_cap_header_struct { version = linux_capability._LINUX_CAPABILITY_VERSION_3, pid = 0 };
-                var data = stackalloc __user_cap_data_struct[2];
-                if (linux_capability.capget(&hdr, data) != 0) throw new InvalidOperationException($"capget failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-                data[capability / 32].effective &= ~(1u << (capability % 32));
-                if (linux_capability.capset(&hdr, data) != 0) throw new InvalidOperationException($"capset failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-                result = body();
-            }
-            catch (Exception e) { failure = e; }
-        }) { IsBackground = true, Name = $"without cap {capability}" };
-        t.Start();
-        if (!t.Join(TimeSpan.FromSeconds(20))) throw new TimeoutException("the capability-dropping thread did not finish in 20 s");
-        if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
-        return result;
-    }
+    public static T Without<T>(int capability, Func<T> body) =>
+        Lab.Hosts.Unprivileged.Run(body, TimeSpan.FromSeconds(20), (Lab.Hosts.Capability)capability);
 
     public static bool Has(int capability) => Lab.Hosts.Capabilities.Has((Lab.Hosts.Capability)capability);
 }
