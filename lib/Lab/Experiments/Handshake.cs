@@ -141,12 +141,15 @@ public static class Handshake
 
     /// <summary>
     /// Starts <paramref name="clients"/> connects to <paramref name="listener"/> at once, then accepts one connection
-    /// every <paramref name="acceptEvery"/> until all are accepted or <paramref name="maxDuration"/> runs out. Returns how
-    /// many were accepted. The clients are closed at the end.
+    /// every <paramref name="acceptEvery"/> until all are accepted or <paramref name="maxDuration"/> runs out. Reads, at
+    /// the end, what each side holds and which counters moved. The clients are closed at the end.
     /// </summary>
-    public static int SlowAcceptor(Listener listener, int clients, TimeSpan acceptEvery, TimeSpan maxDuration)
+    public static SlowAcceptorOutcome SlowAcceptor(Listener listener, int clients, TimeSpan acceptEvery, TimeSpan maxDuration)
     {
         if (clients is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(clients), clients, "Use 1 to 1000 clients.");
+        if (maxDuration <= TimeSpan.Zero || maxDuration > TimeSpan.FromMinutes(2))
+            throw new ArgumentOutOfRangeException(nameof(maxDuration), maxDuration, "Give the acceptor more than 0 and at most 2 minutes.");
+        var before = NetCounters.Read();
         using var group = Clients.Open(listener.LocalEndPoint, clients);
         var accepted = new List<Connection>();
         var clock = Stopwatch.StartNew();
@@ -157,7 +160,9 @@ public static class Handshake
                 Thread.Sleep(acceptEvery);
                 if (listener.TryAccept() is AcceptResult.Accepted a) accepted.Add(a.Connection);
             }
-            return accepted.Count;
+            var queues = ListenQueues.ForPort(listener.LocalEndPoint);
+            return new SlowAcceptorOutcome(clients, accepted.Count, group.CountIn(TcpState.Established), group.CountIn(TcpState.SynSent),
+                queues.AcceptQueue, queues.SynQueue, before.Diff(NetCounters.Read()));
         }
         finally { foreach (var c in accepted) c.Dispose(); }
     }
@@ -171,4 +176,18 @@ public static class Handshake
         Thread.Sleep(settle ?? TimeSpan.FromMilliseconds(300));
         return (listener.ReadAcceptQueue(), group.CountIn(TcpState.Established));
     }
+}
+
+/// <summary>What a slow acceptor left behind, read from both sides when it stopped.</summary>
+/// <param name="Clients">Clients that connected at once.</param>
+/// <param name="Served">Connections the application accepted.</param>
+/// <param name="ClientsEstablished">Client sockets in ESTABLISHED at the end (served or not).</param>
+/// <param name="ClientsSynSent">Client sockets still retrying their SYN.</param>
+/// <param name="AcceptQueue">Connections still waiting in the accept queue.</param>
+/// <param name="SynQueue">Request sockets still in the SYN queue.</param>
+/// <param name="Counters">This namespace's counters that moved during the run (other traffic adds to them).</param>
+public sealed record SlowAcceptorOutcome(int Clients, int Served, int ClientsEstablished, int ClientsSynSent, int AcceptQueue, int SynQueue, CounterDelta Counters)
+{
+    /// <summary>Clients ESTABLISHED on their side for which the server holds nothing: no queued connection, no request socket.</summary>
+    public int Stranded => Math.Max(0, ClientsEstablished - Served - AcceptQueue - SynQueue);
 }

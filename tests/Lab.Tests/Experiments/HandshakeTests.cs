@@ -44,4 +44,17 @@ public class HandshakeTests
         Assert.Equal(4, p.SynRecv);
         Assert.True(p.ReqQFullDoCookies >= 8, p.ToString());
     }
+
+    [Fact]
+    public void ASlowAcceptorStrandsClientsWhoseCookieAckMetAFullQueue()
+    {
+        using var listener = Listener.Open("127.0.0.1:0", 3);
+        var outcome = Handshake.SlowAcceptor(listener, 10, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(4));
+        Assert.True(outcome.Served >= 4, $"served {outcome.Served}");
+        Assert.Equal(10, outcome.ClientsEstablished + outcome.ClientsSynSent);
+        // A stranded client is ESTABLISHED with nothing on the server's side: only a cookie ACK dropped at a full
+        // accept queue leaves that. Other tests may add cookies to the counter, never remove them.
+        Assert.True(outcome.Stranded == 0 || outcome.Counters[NetCounters.Names.SyncookiesRecv] >= outcome.Stranded,
+            $"{outcome.Stranded} stranded, SyncookiesRecv {outcome.Counters[NetCounters.Names.SyncookiesRecv]}");
+    }
 }
