@@ -18,11 +18,7 @@ public class BookTests
             Assert.Contains($"book: {index}", r.Stdout);
 
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = "/usr/bin/chromium", Headless = true,
-                Args = new[] { "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run" },
-            });
+            await using var browser = await Chromium.LaunchAsync(playwright);
             var page = await browser.NewPageAsync();
             var errors = new List<string>();
             page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };

@@ -62,11 +62,7 @@ public class NotebookFrontEndTests(KernelSpecFixture spec)
             }
 
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = "/usr/bin/chromium", Headless = true,
-                Args = new[] { "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run" },
-            });
+            await using var browser = await Chromium.LaunchAsync(playwright);
             var page = await browser.NewPageAsync();
             var errors = new List<string>();
             page.PageError += (_, e) => errors.Add(e);
