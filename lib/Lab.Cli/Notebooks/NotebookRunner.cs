@@ -60,7 +60,7 @@ public static class NotebookRunner
                 },
                 UpdateDisplay = (id, bundle) =>
                 {
-                    lock (outputs) if (displays.TryGetValue(id, out var o)) o["data"] = Outputs.Data(bundle);
+                    lock (outputs) if (displays.TryGetValue(id, out var o)) o["data"] = Outputs.Data(Outputs.KeepPlotlyJs(Outputs.ReadData(o), bundle));
                 },
                 Input = _ => null,
             };

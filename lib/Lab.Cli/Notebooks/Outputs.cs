@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Lab.Cli.Engine;
+using Lab.Display;
 
 namespace Lab.Cli.Notebooks;
 
@@ -36,6 +37,21 @@ public static class Outputs
         var data = new JsonObject();
         foreach (var (mime, content) in bundle) data[mime] = Notebook.WriteText(content);
         return data;
+    }
+
+    /// <summary>
+    /// The bundle that replaces <paramref name="old"/> in a saved notebook. plotly.js travels with the session's first
+    /// chart only; when that chart is a live display, each update replaces the output that carried it, and the saved
+    /// notebook could then draw none of its charts. So an update of an output that carried plotly.js carries it on.
+    /// </summary>
+    public static MimeBundle KeepPlotlyJs(MimeBundle old, MimeBundle next)
+    {
+        if (!PlotlyJs.IsIn(old.Html) || PlotlyJs.IsIn(next.Html)) return next;
+        var kept = new MimeBundle(next)
+        {
+            ["text/html"] = PlotlyJs.ScriptTag() + (next.Html ?? "<pre>" + System.Net.WebUtility.HtmlEncode(next.Text) + "</pre>"),
+        };
+        return kept;
     }
 
     /// <summary>A bundle back from an output's "data".</summary>

@@ -37,6 +37,9 @@ public static class PlotlyJs
         return sb.ToString();
     }
 
+    /// <summary>True when <paramref name="html"/> carries <see cref="ScriptTag"/>.</summary>
+    public static bool IsIn(string? html) => html != null && html.Contains("data-lab-plotly-js=", StringComparison.Ordinal);
+
     static (string, string) Load()
     {
         var asm = typeof(Plotly.NET.GenericChart).Assembly;

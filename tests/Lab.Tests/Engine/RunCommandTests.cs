@@ -91,4 +91,40 @@ public class RunCommandTests
         Assert.Equal("InvalidOperationException", (string?)third[1]["ename"]);
         Assert.Equal("boom", ((string?)third[1]["evalue"])!.Split(": ").Last());
     }
+
+    [Fact]
+    public async Task ALiveFirstChartKeepsPlotlyJsThroughItsUpdates()
+    {
+        // plotly.js rides on the session's first chart; when that chart is a live display, the saved notebook must
+        // still carry it after the updates replaced the frame that brought it.
+        var dir = Directory.CreateTempSubdirectory("lab-live-chart-").FullName;
+        try
+        {
+            var lab = Path.Combine(RepoRoot.Path, "artifacts", "bin", "Lab", "debug", "Lab.dll");
+            var nb = new System.Text.Json.Nodes.JsonObject
+            {
+                ["cells"] = new System.Text.Json.Nodes.JsonArray(
+                    Code("a", $"#r \"{lab}\""),
+                    Code("b", "var v = display(\"starting\");\nv.Update(Lab.Charts.LabCharts.Bars(\"t\", \"y\", new[] { (\"x\", 1.0) }));\nv.Update(Lab.Charts.LabCharts.Bars(\"t\", \"y\", new[] { (\"x\", 2.0) }));"),
+                    Code("c", "Lab.Charts.LabCharts.Bars(\"u\", \"y\", new[] { (\"z\", 3.0) })")),
+                ["metadata"] = new System.Text.Json.Nodes.JsonObject(), ["nbformat"] = 4, ["nbformat_minor"] = 5,
+            };
+            var path = Path.Combine(dir, "live.ipynb");
+            File.WriteAllText(path, nb.ToJsonString());
+            var run = await NotebookRunner.RunAsync(path, TimeSpan.FromSeconds(60));
+            Assert.True(run.Succeeded, run.FailureMessage);
+            var cells = run.Executed.Cells.Where(c => c.IsCode).ToList();
+            var live = Notebook.ReadText(cells[1].Outputs.Single()["data"]!["text/html"]);
+            Assert.Contains("data-lab-plotly-js=", live);
+            Assert.Contains("2", live);
+            Assert.DoesNotContain("data-lab-plotly-js=", Notebook.ReadText(cells[2].Outputs.Single()["data"]!["text/html"]));
+        }
+        finally { Directory.Delete(dir, true); }
+
+        static System.Text.Json.Nodes.JsonObject Code(string id, string source) => new()
+        {
+            ["cell_type"] = "code", ["id"] = id, ["metadata"] = new System.Text.Json.Nodes.JsonObject(), ["execution_count"] = null,
+            ["outputs"] = new System.Text.Json.Nodes.JsonArray(), ["source"] = source,
+        };
+    }
 }
