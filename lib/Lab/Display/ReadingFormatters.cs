@@ -26,7 +26,20 @@ public static class ReadingFormatters
             c => $"<div class=\"lab-check lab-check-ok\" style=\"color:#11772d\">✓ {HtmlEncode(c.Claim)}" +
                  (c.Evidence is null ? "" : $" <span style=\"color:#555\">({HtmlEncode(c.Evidence)})</span>") + "</div>",
             c => c.ToString());
+        // Addresses print as written, not as their properties (IPv4's ScopeId property throws, which showed as an error).
+        LabFormatters.Register<IPAddress>(a => HtmlEncode(a.ToString()), a => a.ToString());
+        LabFormatters.Register<IPEndPoint>(e => HtmlEncode(Endpoints.Format(e)), e => Endpoints.Format(e));
+        // Results whose ToString is their report: a run's summary, a server's per-thread table, a stop report.
+        Pre<Lab.Load.LoadResult>();
+        Pre<Lab.Topologies.TopologyRun>();
+        Pre<Lab.Topologies.TopologyMetrics>();
+        Pre<Lab.Topologies.TopologyEvents>();
+        Pre<Lab.Topologies.StopReport>();
+        Pre<Lab.Topologies.Topology>();
     }
+
+    static void Pre<T>() where T : notnull =>
+        LabFormatters.Register<T>(v => $"<pre class=\"lab-report\">{HtmlEncode(v.ToString())}</pre>", v => v.ToString() ?? "");
 
     static string SocketTableHtml(SocketTable t)
     {

@@ -44,6 +44,9 @@ public class ReadingFormattersTests
         Assert.Contains("Namespace: lab-x-1-10", text);
         Assert.Contains("name: veth", text);
         Assert.Contains("count: 3", text);
+        var endpoint = LabFormatters.Bundle(new { at = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 80) });
+        Assert.Contains("127.0.0.1:80", endpoint["text/plain"]);
+        Assert.DoesNotContain("Exception", endpoint["text/plain"] + endpoint["text/html"]);
     }
 
     [Fact]
