@@ -58,7 +58,7 @@ public static class Roles
             long N(TopologyEventKind k) => g.LongCount(e => e.Kind == k);
             long listen = N(TopologyEventKind.Listen), accept = N(TopologyEventKind.Accepted), read = N(TopologyEventKind.Read);
             var role = string.Join(" + ", new[] { ("listener", listen), ("acceptor", accept), ("reader", read) }.Where(r => r.Item2 > 0).Select(r => r.Item1));
-            rows.Add(new ThreadCalls(Comm(g.Key) ?? (names.TryGetValue(g.Key, out var n) ? n : $"tid {g.Key} (gone)"), g.Key, role.Length == 0 ? "(hands off only)" : role,
+            rows.Add(new ThreadCalls(Comm(g.Key) ?? (names.TryGetValue(g.Key, out var n) ? n : $"tid {g.Key} (ended)"), g.Key, role.Length == 0 ? "(hands off only)" : role,
                 listen, accept, read, N(TopologyEventKind.Handoff), N(TopologyEventKind.RequestServed)));
         }
         return rows;

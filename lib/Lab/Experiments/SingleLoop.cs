@@ -5,6 +5,8 @@ using Lab.Observe;
 using Lab.Sockets;
 using Lab.Topologies;
 using Plotly.NET;
+using Plotly.NET.CSharp;
+using PChart = Plotly.NET.CSharp.Chart;
 
 namespace Lab.Experiments;
 
@@ -88,7 +90,7 @@ public readonly record struct FastRequest(int Client, double SentAt, double Late
 /// <param name="At">When it began connecting, seconds since the run began.</param>
 /// <param name="ConnectMs">How long connect took: the kernel's handshake, no application involved.</param>
 /// <param name="AcceptQueue">The listening socket's accept queue 50 ms after connect returned (TCP_INFO: tcpi_unacked): still 1 while nobody accepts.</param>
-/// <param name="FirstResponseMs">From writing its first request to reading the response.</param>
+/// <param name="FirstResponseMs">From writing its first request (right after connect) to reading the response.</param>
 public sealed record LateClient(double At, double ConnectMs, AcceptQueueReading AcceptQueue, double FirstResponseMs);
 
 /// <summary>The numbers of a <see cref="StallRun"/> in one row, to compare runs side by side.</summary>
@@ -159,25 +161,30 @@ public sealed class StallRun
 
     static double Round(double ms) => Math.Round(ms, 2);
 
-    /// <summary>Latency of every fast request against when it was sent, one line per client, with the slow request drawn as a box.</summary>
+    /// <summary>Latency of every fast request against when it was sent, one colour per client, with the slow request drawn as a box.</summary>
     public GenericChart Chart(string? title = null) => ChartOf(title ?? $"{Topology}: fast requests{(SlowWorkMs is int w ? $" around one /work?ms={w}" : "")}",
         Requests, Clients, SlowStartedAt, SlowMs);
 
     static GenericChart ChartOf(string title, IReadOnlyList<FastRequest> requests, int clients, double? slowStart, double? slowMs)
     {
-        var series = new List<Series>();
+        // Points, not lines: a closed-loop client has one request in flight, so a line between its last point before
+        // the stall and its first after would draw requests that were never sent.
+        var traces = new List<GenericChart>();
         for (int c = 0; c < clients; c++)
         {
             var mine = requests.Where(r => r.Client == c).OrderBy(r => r.SentAt).ToList();
-            series.Add(Series.From($"fast client {c}", mine, r => r.SentAt, r => r.LatencyMs));
+            traces.Add(PChart.Point<double, double, string>(x: mine.Select(r => r.SentAt), y: mine.Select(r => r.LatencyMs), Name: $"fast client {c}"));
         }
         if (slowStart is double s && slowMs is double ms)
         {
             double e = s + ms / 1000;
-            series.Add(new Series("the slow request (sent → answered)", [s, s, e, e], [0, ms, ms, 0]));
+            traces.Add(PChart.Line<double, double, string>(x: new[] { s, s, e, e }, y: new[] { 0, ms, ms, 0 }, Name: "the slow request (sent → answered)"));
         }
-        if (series.All(x => x.Seconds.Count == 0)) series.Add(new Series("no requests yet", [0.0], [0.0]));
-        return LabCharts.TimeSeries(title, "latency (ms), by when the request was sent", series.ToArray());
+        var chart = PChart.Combine(traces)
+            .WithXAxisStyle<double, double, string>(TitleText: "seconds (when the request was sent)")
+            .WithYAxisStyle<double, double, string>(TitleText: "latency (ms)")
+            .WithSize(LabCharts.Width, LabCharts.Height);
+        return Plotly.NET.Chart.withTitle(title, null).Invoke(chart);
     }
 
     /// <summary>
@@ -254,18 +261,24 @@ public sealed class StallRun
                     double ms = slowProbe.Get(slowRequest, TimeSpan.FromMilliseconds(work) + TimeSpan.FromSeconds(20));
                     lock (requests) { slowStart = at; slowMs = ms; }
                 });
+                long seenEvents = topology.Events.Total;
                 Spawn("late", () =>
                 {
-                    // A third of the way into the slow work: the server's thread is busy, the kernel is not.
-                    SleepUntil(clock, slowTime + TimeSpan.FromMilliseconds(work / 3.0));
+                    // A third of the way into the slow work: the server's thread is busy, the kernel is not. Timed from
+                    // the server's RequestStarted event for the work (when it records request events), so a client
+                    // thread that starts late on a busy machine cannot miss the window.
+                    SleepUntil(clock, slowTime);
+                    var began = WorkBegan(topology, work, seenEvents, clock, slowTime + TimeSpan.FromSeconds(5)) ?? slowTime;
+                    SleepUntil(clock, began + TimeSpan.FromMilliseconds(work / 3.0));
                     var at = clock.Elapsed.TotalSeconds;
                     var t0 = Stopwatch.GetTimestamp();
                     var probe = new HttpProbe(ep);
                     lock (probes) probes.Add(probe);
                     double connectMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                    long sent = probe.Send(Hello);
                     Thread.Sleep(50); // time enough for any idle thread to accept it
                     var queue = topology.AcceptQueues()[0];
-                    double first = probe.Get(Hello, TimeSpan.FromMilliseconds(work) + TimeSpan.FromSeconds(20));
+                    double first = probe.Receive(sent, TimeSpan.FromMilliseconds(work) + TimeSpan.FromSeconds(20));
                     lock (requests) late = new LateClient(at, connectMs, queue, first);
                 });
             }
@@ -301,6 +314,19 @@ public sealed class StallRun
 
     static readonly byte[] Hello = HttpProbe.Hello;
 
+    /// <summary>When the server recorded RequestStarted for a request of <paramref name="work"/> ms (on <paramref name="clock"/>), or null if it did not by <paramref name="until"/>.</summary>
+    static TimeSpan? WorkBegan(Topology topology, int work, long since, Stopwatch clock, TimeSpan until)
+    {
+        if (!topology.Events.RequestEvents) return null;
+        while (clock.Elapsed < until)
+        {
+            foreach (var e in topology.Events.Since(since))
+                if (e.Kind == TopologyEventKind.RequestStarted && e.Value == work) return clock.Elapsed;
+            Thread.Sleep(1);
+        }
+        return null;
+    }
+
     static void SleepUntil(Stopwatch clock, TimeSpan at)
     {
         var left = at - clock.Elapsed;
@@ -325,12 +351,21 @@ internal sealed class HttpProbe : IDisposable
     }
 
     /// <summary>Sends <paramref name="request"/>, reads one whole 2xx response; returns the time between, in ms.</summary>
-    public double Get(byte[] request, TimeSpan? timeout = null)
+    public double Get(byte[] request, TimeSpan? timeout = null) => Receive(Send(request, timeout), timeout);
+
+    /// <summary>Writes <paramref name="request"/>; returns the Stopwatch timestamp taken just before.</summary>
+    public long Send(byte[] request, TimeSpan? timeout = null)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        var w = _conn.WriteAll(request, timeout ?? TimeSpan.FromSeconds(20));
+        if (!w.IsData) throw new IOException($"The server reset the connection while the request was sent ({w}).");
+        return t0;
+    }
+
+    /// <summary>Reads one whole 2xx response; returns the ms since <paramref name="t0"/> (from <see cref="Send"/>).</summary>
+    public double Receive(long t0, TimeSpan? timeout = null)
     {
         var limit = timeout ?? TimeSpan.FromSeconds(20);
-        long t0 = Stopwatch.GetTimestamp();
-        var w = _conn.WriteAll(request, limit);
-        if (!w.IsData) throw new IOException($"The server reset the connection while the request was sent ({w}).");
         while (true)
         {
             int len = TinyHttp.TryParseResponse(_buffer.AsSpan(0, _have), out int status, out _);
