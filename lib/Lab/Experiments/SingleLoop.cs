@@ -89,9 +89,16 @@ public readonly record struct FastRequest(int Client, double SentAt, double Late
 /// <summary>A client that connects while the slow request runs.</summary>
 /// <param name="At">When it began connecting, seconds since the run began.</param>
 /// <param name="ConnectMs">How long connect took: the kernel's handshake, no application involved.</param>
-/// <param name="AcceptQueue">The listening socket's accept queue 50 ms after connect returned (TCP_INFO: tcpi_unacked): still 1 while nobody accepts.</param>
+/// <param name="WaitedInAcceptQueueMs">
+/// From connect returning until the listening socket's accept queue was empty again (TCP_INFO tcpi_unacked, read
+/// every millisecond): how long the connection waited for a thread to accept it.
+/// </param>
 /// <param name="FirstResponseMs">From writing its first request (right after connect) to reading the response.</param>
-public sealed record LateClient(double At, double ConnectMs, AcceptQueueReading AcceptQueue, double FirstResponseMs);
+public sealed record LateClient(double At, double ConnectMs, double WaitedInAcceptQueueMs, double FirstResponseMs)
+{
+    /// <summary>When the server accepted it (seconds since the run began, as the client saw the accept queue empty).</summary>
+    public double AcceptedAt => At + (ConnectMs + WaitedInAcceptQueueMs) / 1000;
+}
 
 /// <summary>The numbers of a <see cref="StallRun"/> in one row, to compare runs side by side.</summary>
 public sealed record StallSummary(string Run, int FastRequests, double P50Ms, double P99Ms, double MaxMs, double? SlowMs, double? MaxDuringSlowMs, int ClientsStalled, double? LateClientMs);
@@ -154,10 +161,13 @@ public sealed class StallRun
     /// <summary>Fast clients that had at least one request take <paramref name="thresholdMs"/> or longer.</summary>
     public int ClientsSlowerThan(double thresholdMs) => MaxPerClient.Count(m => m >= thresholdMs);
 
-    /// <summary>One row: percentiles, the slow request, the worst during it, clients stalled (a request at least half the slow work), the late client.</summary>
+    /// <summary>True when the late client was accepted before the slow request's response arrived (null without a late client).</summary>
+    public bool? LateAcceptedBeforeSlowEnded => Late is { } l && SlowEndedAt is double e ? l.AcceptedAt < e : null;
+
+    /// <summary>One row: percentiles, the slow request, the worst during it, clients stalled (a request of at least a quarter of the slow work), the late client.</summary>
     public StallSummary Summary(string? name = null) => new(name ?? Topology, Requests.Count, Round(Percentile(50)), Round(Percentile(99)), Round(MaxMs),
         SlowMs is double s ? Round(s) : null, MaxDuringSlowMs is double d ? Round(d) : null,
-        SlowWorkMs is int w ? ClientsSlowerThan(w / 2.0) : 0, Late is { } l ? Round(l.FirstResponseMs) : null);
+        SlowWorkMs is int w ? ClientsSlowerThan(w / 4.0) : 0, Late is { } l ? Round(l.FirstResponseMs) : null);
 
     static double Round(double ms) => Math.Round(ms, 2);
 
@@ -276,10 +286,12 @@ public sealed class StallRun
                     lock (probes) probes.Add(probe);
                     double connectMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                     long sent = probe.Send(Hello);
-                    Thread.Sleep(50); // time enough for any idle thread to accept it
-                    var queue = topology.AcceptQueues()[0];
-                    double first = probe.Receive(sent, TimeSpan.FromMilliseconds(work) + TimeSpan.FromSeconds(20));
-                    lock (requests) late = new LateClient(at, connectMs, queue, first);
+                    long connected = t0 + (long)(connectMs * Stopwatch.Frequency / 1000);
+                    var bound = TimeSpan.FromMilliseconds(work) + TimeSpan.FromSeconds(20);
+                    while (topology.AcceptQueues()[0].Length > 0 && Stopwatch.GetElapsedTime(connected) < bound) Thread.Sleep(1);
+                    double waited = Stopwatch.GetElapsedTime(connected).TotalMilliseconds;
+                    double first = probe.Receive(sent, bound);
+                    lock (requests) late = new LateClient(at, connectMs, waited, first);
                 });
             }
             foreach (var t in threads) t.Start();
