@@ -201,6 +201,15 @@ public sealed class PlannedRun
         ("p50", Connections.Select(c => c.P50Ms).ToList()),
         ("p99", Connections.Select(c => c.P99Ms).ToList()));
 
+    /// <summary>The same plan under several topologies: each client connection's 90th percentile latency, one bar per run.</summary>
+    public static GenericChart CompareLatency(params PlannedRun[] runs)
+    {
+        if (runs.Length == 0) throw new ArgumentException("Give at least one run to compare.", nameof(runs));
+        var labels = runs[0].Connections.Select(c => $"{c.Order}: {c.Label}").ToList();
+        return LabCharts.GroupedBars("p90 latency per client connection", "ms (from when each request was due)", labels,
+            runs.Select(r => (r.Topology, (IReadOnlyList<double>)r.Connections.Select(c => c.P90Ms).ToList())).ToArray());
+    }
+
     /// <summary>A short table: each thread's share.</summary>
     public override string ToString() =>
         $"{Topology}, {Elapsed.TotalSeconds:0.0} s, {Connections.Count} connections\n" +
