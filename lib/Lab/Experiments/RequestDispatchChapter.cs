@@ -140,16 +140,12 @@ public static class DispatchRuns
         points.GroupBy(p => p.Work).Select(g => Series.From(g.Key, g, p => p.Workers, p => p.RequestsPerSecond)).ToArray())
         .WithXAxisStyle<double, double, string>(TitleText: "workers");
 
-    /// <summary>The dispatcher's busy fraction (and the workers' mean) against the throughput the clients got.</summary>
-    public static GenericChart BusyChart(IReadOnlyList<DispatchPoint> points) => LabCharts.TimeSeries(
-        "RequestDispatch: how busy the dispatcher is as load grows", "busy fraction (1 = never waiting)",
-        Series.From("dispatcher", points, p => p.RequestsPerSecond, p => p.DispatcherBusy),
-        Series.From("workers (mean)", points, p => p.RequestsPerSecond, p => p.WorkerBusy))
-        .WithXAxisStyle<double, double, string>(TitleText: "requests/s answered");
-
-    /// <summary>The dispatcher's busy fraction against the number of workers, one line per request kind.</summary>
-    public static GenericChart DispatcherBusyChart(IReadOnlyList<DispatchPoint> points) => LabCharts.TimeSeries(
-        "RequestDispatch: the dispatcher's busy fraction", "busy fraction (1 = never waiting)",
-        points.GroupBy(p => p.Work).Select(g => Series.From(g.Key, g, p => p.Workers, p => p.DispatcherBusy)).ToArray())
-        .WithXAxisStyle<double, double, string>(TitleText: "workers");
+    /// <summary>Per load step: the dispatcher's busy fraction, its time on a CPU and waiting for one (schedstat), and the workers' mean busy fraction.</summary>
+    public static GenericChart BusyChart(IReadOnlyList<DispatchPoint> points) => LabCharts.GroupedBars(
+        "RequestDispatch: the dispatcher as load grows", "fraction of the run (1 = all of it)",
+        points.Select(p => $"{(p.OfferedPerSecond is { } r ? $"{r:0}/s offered" : "closed loop")}: {p.RequestsPerSecond:0}/s answered").ToList(),
+        ("dispatcher busy (outside epoll_wait)", points.Select(p => p.DispatcherBusy).ToList()),
+        ("dispatcher on a CPU", points.Select(p => p.DispatcherOnCpu).ToList()),
+        ("dispatcher waiting for a CPU", points.Select(p => p.DispatcherWaitingForCpu).ToList()),
+        ("workers busy (mean)", points.Select(p => p.WorkerBusy).ToList()));
 }
