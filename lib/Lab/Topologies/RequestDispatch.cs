@@ -25,7 +25,6 @@ public sealed class RequestDispatch : Topology
     Listener? _listener;
     Dispatcher? _dispatcher;
     Worker[] _workers = [];
-    long _queued, _queueTicks; // written by the dispatcher only
 
     /// <summary>One dispatcher and <see cref="TopologyOptions.Workers"/> request workers (default 2).</summary>
     public RequestDispatch(TopologyOptions? options = null) : base(options) { }
@@ -62,16 +61,18 @@ public sealed class RequestDispatch : Topology
 
     internal override DispatchCost? DispatchMetrics()
     {
-        long n = 0, ticks = 0, max = 0;
+        long n = 0, ticks = 0, max = 0, queued = 0, queueTicks = 0;
         foreach (var w in _workers)
         {
             if (w is null) continue;
             n += Volatile.Read(ref w.Dispatched);
             ticks += Volatile.Read(ref w.DispatchTicks);
             max = Math.Max(max, Volatile.Read(ref w.MaxDispatchTicks));
+            queued += Volatile.Read(ref w.Queued);
+            queueTicks += Volatile.Read(ref w.QueueTicks);
         }
         return new DispatchCost(n, n == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(0, ticks / n), Stopwatch.GetElapsedTime(0, max),
-            Volatile.Read(ref _queued), n == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(0, Volatile.Read(ref _queueTicks) / n));
+            queued, n == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(0, queueTicks / n));
     }
 
     /// <summary>A request thread: waits for a request, does its work, posts it back. Never reads or writes a socket.</summary>
@@ -80,7 +81,10 @@ public sealed class RequestDispatch : Topology
         public readonly WorkerCounters Counters = counters;
         public readonly SemaphoreSlim Signal = new(0);
         public HttpSession? Session; // written by the dispatcher before Release, read here after Wait
-        public long Dispatched, DispatchTicks, MaxDispatchTicks; // written by this worker only
+        public long AssignedAt;      // likewise: when the dispatcher gave it Session (ParsedAt unless it waited for a worker)
+        // Written by this worker only, and only for requests it began: a request queued at the moment the server
+        // stops is never begun, so it counts nowhere (counting it on the dispatcher made the hand-off come out negative).
+        public long Dispatched, DispatchTicks, MaxDispatchTicks, Queued, QueueTicks;
 
         public void Run()
         {
@@ -93,6 +97,8 @@ public sealed class RequestDispatch : Topology
                 var s = Session;
                 if (!got || s is null || owner.Stopping) continue;
                 long waited = Stopwatch.GetTimestamp() - s.ParsedAt;
+                long queuedFor = Volatile.Read(ref AssignedAt) - s.ParsedAt;
+                if (queuedFor > 0) { Volatile.Write(ref Queued, Queued + 1); Volatile.Write(ref QueueTicks, QueueTicks + queuedFor); }
                 Volatile.Write(ref DispatchTicks, DispatchTicks + waited);
                 if (waited > MaxDispatchTicks) Volatile.Write(ref MaxDispatchTicks, waited);
                 Volatile.Write(ref Dispatched, Dispatched + 1);
@@ -142,13 +148,13 @@ public sealed class RequestDispatch : Topology
             s.Request = request;
             s.ParsedAt = Stopwatch.GetTimestamp();
             if (Idle.TryPop(out var w)) Assign(w, s, queued: false);
-            else { _waiting.Enqueue(s); Volatile.Write(ref owner._queued, owner._queued + 1); }
+            else _waiting.Enqueue(s);
             return SessionState.Busy;
         }
 
         void Assign(Worker w, HttpSession s, bool queued)
         {
-            if (queued) Volatile.Write(ref owner._queueTicks, owner._queueTicks + (Stopwatch.GetTimestamp() - s.ParsedAt));
+            Volatile.Write(ref w.AssignedAt, queued ? Stopwatch.GetTimestamp() : s.ParsedAt);
             w.Session = s;
             w.Signal.Release();
         }
