@@ -138,7 +138,7 @@ public sealed class StalledShard
                     // Drawn off this thread, so a slow front end never spaces the samples out.
                     var copy = samples.ToList();
                     drawing = Task.Run(() => update(ChartOf(copy, shards, pausedShard)));
-                    nextDraw = at + TimeSpan.FromMilliseconds(300);
+                    nextDraw = at + TimeSpan.FromMilliseconds(500);
                 }
                 loader.Join(20);
             }
