@@ -13,10 +13,10 @@ public class NginxTests
     static void RequireNginx() => Assert.SkipUnless(Nginx.Installed, "nginx is not installed (apt-get install -y nginx)");
 
     /// <summary>One whole raw response to GET / (headers and body), read until the server closes.</summary>
-    internal static byte[] RawResponse(IPEndPoint server)
+    internal static byte[] RawResponse(IPEndPoint server, string method = "GET")
     {
         using var c = Client.Connect(server, TimeSpan.FromSeconds(10));
-        c.WriteAll(TinyHttp.BuildRequest(keepAlive: false), TimeSpan.FromSeconds(10));
+        c.WriteAll(Encoding.ASCII.GetBytes($"{method} / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"), TimeSpan.FromSeconds(10));
         var all = new List<byte>();
         var buffer = new byte[4096];
         int n;
@@ -43,6 +43,25 @@ public class NginxTests
         Assert.Contains("Content-Type: text/plain\r\n", raw);
         Assert.Contains("Connection: close\r\n", raw);
         Assert.EndsWith("\r\n\r\nHello, world\n", raw);
+    }
+
+    [Fact]
+    public void SendsAsManyBytesPerResponseAsTheLabsServers()
+    {
+        RequireNginx();
+        using var nginx = Nginx.Start();
+        using var lab = new SingleThreadLoop(new TopologyOptions());
+        lab.Start();
+        static string Shape(string r) => System.Text.RegularExpressions.Regex.Replace(r, "\r\n(Server|Date): [^\r]+", "\r\n$1: x");
+        foreach (var method in new[] { "GET", "HEAD" })
+        {
+            var ours = Encoding.ASCII.GetString(RawResponse(lab.LocalEndPoint, method));
+            var theirs = Encoding.ASCII.GetString(RawResponse(nginx.LocalEndPoint, method));
+            Assert.Equal(theirs.Length, ours.Length);
+            // The same headers, in the same order, only the server's name and the date differ; HEAD has no body.
+            Assert.Equal(Shape(theirs), Shape(ours));
+            Assert.Equal(method == "HEAD", ours.EndsWith("\r\n\r\n"));
+        }
     }
 
     [Theory]
