@@ -12,8 +12,8 @@ public static class BenchCommand
     public static Command Create()
     {
         var shortRun = new Option<bool>("--short") { Description = "The CI form: 1 round of 1 s per side, no warm-up; writes to artifacts/bench/." };
-        var rounds = new Option<int?>("--rounds") { Description = "Rounds of A B per pair (default 3; 1 with --short)." };
-        var seconds = new Option<int?>("--seconds") { Description = "Seconds per side per round (default 5; 1 with --short)." };
+        var rounds = new Option<int?>("--rounds") { Description = "Rounds of A B per pair (default 5; 1 with --short)." };
+        var seconds = new Option<int?>("--seconds") { Description = "Seconds per side per round (default 2; 1 with --short)." };
         var only = new Option<string?>("--only") { Description = "Only topologies whose label contains this, e.g. RequestDispatch or EpollExclusive." };
         var parts = new Option<string?>("--parts") { Description = "Comma-separated: throughput, loadgenerator, latency, sampler (default all)." };
         var output = new Option<string?>("--out") { Description = "Directory for latest.md and latest.json (default bench/results, or artifacts/bench with --short)." };

@@ -13,11 +13,14 @@ namespace Lab.Bench;
 /// <summary>What <see cref="Benchmark.Run"/> measures and for how long.</summary>
 public sealed record BenchOptions
 {
-    /// <summary>Rounds of A B per pair (the lab's side, then the peer's; the order flips every round). Defaults to 3.</summary>
-    public int Rounds { get; init; } = 3;
+    /// <summary>
+    /// Rounds of A B per pair (the lab's side, then the peer's; the order flips every round). Defaults to 5: on a
+    /// shared machine many short rounds cancel drift better than a few long ones (A and B run closer in time).
+    /// </summary>
+    public int Rounds { get; init; } = 5;
 
-    /// <summary>How long each side runs per round (whole seconds: wrk's unit). Defaults to 5 s.</summary>
-    public TimeSpan Seconds { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>How long each side runs per round (whole seconds: wrk's unit). Defaults to 2 s.</summary>
+    public TimeSpan Seconds { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>A warm-up run of each server before its pair is measured (JIT tiering settles in it), not counted. Defaults to 1 s; zero skips it.</summary>
     public TimeSpan WarmUp { get; init; } = TimeSpan.FromSeconds(1);
@@ -85,6 +88,10 @@ public sealed record BenchRow
     public required bool HigherIsBetter { get; init; }
     /// <summary>Errors either side saw (wrk socket errors and non-2xx; the lab generator's failed requests).</summary>
     public long Errors { get; init; }
+    /// <summary>Throughput rows: the server's CPU time per request each round, in µs (lab side).</summary>
+    public double[] LabCpuMicros { get; init; } = [];
+    /// <summary>Throughput rows: the peer's CPU time per request each round, in µs.</summary>
+    public double[] PeerCpuMicros { get; init; } = [];
     /// <summary>What else the reader needs (e.g. the rate a latency row ran at).</summary>
     public string Note { get; init; } = "";
 
@@ -99,7 +106,8 @@ public sealed record BenchRow
     public override string ToString()
     {
         string F(double[] v) => $"{Benchmark.Format(Benchmark.Median(v), Unit)} [{Benchmark.Format(v.Min(), Unit)}-{Benchmark.Format(v.Max(), Unit)}]";
-        return $"{Part,-16} {Lab,-38} {Workers}w {Mode,-10} {F(LabValues),-26} {Peer} {F(PeerValues),-26} ratio {Ratio:0.00} [{Ratios.Min():0.00}-{Ratios.Max():0.00}] " +
+        var cpu = LabCpuMicros.Length > 0 && PeerCpuMicros.Length > 0 ? $" cpu {Benchmark.Median(LabCpuMicros):0.0}/{Benchmark.Median(PeerCpuMicros):0.0} us/req" : "";
+        return $"{Part,-16} {Lab,-38} {Workers}w {Mode,-10} {F(LabValues),-26} {Peer} {F(PeerValues),-26} ratio {Ratio:0.00} [{Ratios.Min():0.00}-{Ratios.Max():0.00}]{cpu} " +
                $"target {(HigherIsBetter ? ">=" : "<=")}{Target:0.00} {(Met ? "met" : "MISSED")}{(Errors > 0 ? $", {Errors} errors" : "")}{(Note.Length > 0 ? " (" + Note + ")" : "")}";
     }
 }
@@ -120,6 +128,7 @@ public sealed record BenchReport(BenchMachine Machine, IReadOnlyList<BenchRow> R
         rows = Rows.Select(r => new
         {
             r.Part, r.Lab, r.Peer, r.Workers, r.Mode, r.Unit, r.LabValues, r.PeerValues, r.Ratios, r.Ratio, r.Target, r.HigherIsBetter, r.Met, r.Errors, r.Note,
+            r.LabCpuMicros, r.PeerCpuMicros,
         }),
     }, Json);
 
@@ -133,20 +142,22 @@ public sealed record BenchReport(BenchMachine Machine, IReadOnlyList<BenchRow> R
                       $"A and B alternating; {m.Connections} connections, {m.ClientThreads} client threads. Values are medians [min-max]; " +
                       "the ratio is the median of each round's lab/peer ratio.");
         sb.AppendLine();
-        sb.AppendLine("| part | lab side | workers | mode | lab | peer | peer value | ratio [min-max] | target | |");
-        sb.AppendLine("|---|---|---:|---|---:|---|---:|---:|---:|---|");
+        sb.AppendLine("| part | lab side | workers | mode | lab | peer | peer value | ratio [min-max] | target | | CPU µs/request lab / peer |");
+        sb.AppendLine("|---|---|---:|---|---:|---|---:|---:|---:|---|---:|");
         foreach (var r in Rows)
         {
             string F(double[] v) => $"{Format(Median(v), r.Unit)} [{Format(v.Min(), r.Unit)}-{Format(v.Max(), r.Unit)}]";
             sb.AppendLine($"| {r.Part} | {r.Lab} | {r.Workers} | {r.Mode} | {F(r.LabValues)} | {r.Peer} | {F(r.PeerValues)} | " +
                           $"{r.Ratio:0.00} [{r.Ratios.Min():0.00}-{r.Ratios.Max():0.00}] | {(r.HigherIsBetter ? "≥" : "≤")} {r.Target:0.00} | " +
-                          $"{(r.Met ? "met" : "**missed**")}{(r.Errors > 0 ? $", {r.Errors} errors" : "")}{(r.Note.Length > 0 ? "; " + r.Note : "")} |");
+                          $"{(r.Met ? "met" : "**missed**")}{(r.Errors > 0 ? $", {r.Errors} errors" : "")}{(r.Note.Length > 0 ? "; " + r.Note : "")} | " +
+                          (r.LabCpuMicros.Length > 0 && r.PeerCpuMicros.Length > 0 ? $"{Median(r.LabCpuMicros):0.0} / {Median(r.PeerCpuMicros):0.0}" : "") + " |");
         }
         return sb.ToString();
     }
 
     static string Format(double v, string unit) => Benchmark.Format(v, unit);
     static double Median(double[] v) => Benchmark.Median(v);
+
 }
 
 /// <summary>
@@ -204,7 +215,8 @@ public static class Benchmark
         {
             ct.ThrowIfCancellationRequested();
             var (label, create) = topologies.FirstOrDefault(t => t.Label == "DispatcherWorkers") is { Label: not null } d ? d : topologies[0];
-            Add(SamplerCost(label, create, WorkersFor(label, options).Max(), options, ct));
+            foreach (var diag in new[] { false, true })
+                Add(SamplerCost(label, create, WorkersFor(label, options).Max(), diag, options, ct));
         }
 
         var machine = new BenchMachine(DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture), CpuModel(), Environment.ProcessorCount,
@@ -237,18 +249,25 @@ public static class Benchmark
         using var nginx = Nginx.Start(NginxFor(label, workers));
         using var lab = StartTopology(create, workers);
         long errors = 0;
-        double Measure(string url)
+        var (labCpu, nginxCpu) = (new List<double>(), new List<double>());
+        double Measure(string url, Func<TimeSpan> cpu, List<double> perRequest)
         {
+            var before = cpu();
             var r = Wrk.Run(url, o.ClientThreads, o.Connections, o.Seconds, close, ct);
+            if (r.Requests > 0) perRequest.Add((cpu() - before).TotalMicroseconds / r.Requests);
             errors += r.Errors;
             return r.RequestsPerSecond;
         }
-        var (a, b) = Alternate(o, () => Measure(lab.Url), () => Measure(nginx.Url),
+        // CPU time per request is the figure the machine's load disturbs least: a busy machine lowers both sides'
+        // rates, but each request still costs the server about the same CPU. The lab's is this whole process's
+        // (its server threads, plus the little this harness does while wrk runs); nginx's is its master's and workers'.
+        var (a, b) = Alternate(o, () => Measure(lab.Url, ProcessCpu, labCpu), () => Measure(nginx.Url, () => nginx.CpuTime, nginxCpu),
             () => { Wrk.Run(lab.Url, o.ClientThreads, o.Connections, o.WarmUp, close, ct); Wrk.Run(nginx.Url, o.ClientThreads, o.Connections, o.WarmUp, close, ct); });
         return new BenchRow
         {
             Part = "throughput", Lab = label, Peer = "nginx", Workers = workers, Mode = close ? "close" : "keep-alive", Unit = "req/s",
             LabValues = a, PeerValues = b, Target = close ? 0.7 : 0.8, HigherIsBetter = true, Errors = errors,
+            LabCpuMicros = labCpu.ToArray(), PeerCpuMicros = nginxCpu.ToArray(),
         };
     }
 
@@ -302,26 +321,50 @@ public static class Benchmark
         };
     }
 
-    static BenchRow SamplerCost(string label, Func<TopologyOptions, Topology> create, int workers, BenchOptions o, CancellationToken ct)
+    /// <summary>
+    /// The same topology under wrk with and without a 1 ms accept-queue sampler: <paramref name="sockDiag"/> false is
+    /// the sampler <see cref="Experiment.Run"/> uses (TCP_INFO on each listener); true is
+    /// <see cref="Lab.Observe.ListenQueues.Sample"/> with the accept queue only (a sock_diag dump of LISTEN sockets;
+    /// the SYN queue would walk the whole established hash, ≈1 ms a read).
+    /// </summary>
+    static BenchRow SamplerCost(string label, Func<TopologyOptions, Topology> create, int workers, bool sockDiag, BenchOptions o, CancellationToken ct)
     {
         using var lab = StartTopology(create, workers);
         long errors = 0, samples = 0;
+        double seconds = 0;
         double Measure(bool sampling, TimeSpan d)
         {
-            // The sampler Experiment.Run uses: TCP_INFO on each listener (the accept queue only), here every 1 ms.
-            using var sampler = sampling ? new QueueSampler(lab, TimeSpan.FromMilliseconds(1)) : null;
-            var r = Wrk.Run(lab.Url, o.ClientThreads, o.Connections, d, false, ct);
-            sampler?.Dispose();
-            if (sampler is not null) samples += sampler.Samples.Count;
-            errors += r.Errors;
-            return r.RequestsPerSecond;
+            var clock = Stopwatch.StartNew();
+            IDisposable? sampler = !sampling ? null
+                : sockDiag ? Lab.Observe.ListenQueues.Sample(lab.Port, TimeSpan.FromMilliseconds(1), lab.LocalEndPoint.Address, includeSynQueue: false, maxDuration: d + TimeSpan.FromSeconds(30))
+                : new QueueSampler(lab, TimeSpan.FromMilliseconds(1));
+            try
+            {
+                var r = Wrk.Run(lab.Url, o.ClientThreads, o.Connections, d, false, ct);
+                errors += r.Errors;
+                return r.RequestsPerSecond;
+            }
+            finally
+            {
+                if (sampler is not null)
+                {
+                    sampler.Dispose();
+                    seconds += clock.Elapsed.TotalSeconds;
+                    samples += sampler switch
+                    {
+                        QueueSampler q => q.Samples.Count,
+                        Lab.Observe.Sampler<Lab.Observe.ListenQueueReading> l => l.Count,
+                        _ => 0,
+                    };
+                }
+            }
         }
         var (a, b) = Alternate(o, () => Measure(true, o.Seconds), () => Measure(false, o.Seconds), () => Measure(false, o.WarmUp));
-        double perSecond = samples / (o.Rounds * Math.Ceiling(o.Seconds.TotalSeconds));
         return new BenchRow
         {
-            Part = "sampler cost", Lab = label + " + 1 ms sampler", Peer = "no sampler", Workers = workers, Mode = "keep-alive", Unit = "req/s",
-            LabValues = a, PeerValues = b, Target = 0.95, HigherIsBetter = true, Errors = errors, Note = $"{perSecond:N0} samples/s",
+            Part = "sampler cost", Lab = label + (sockDiag ? " + sock_diag sampler" : " + TCP_INFO sampler"), Peer = "no sampler", Workers = workers,
+            Mode = "keep-alive", Unit = "req/s", LabValues = a, PeerValues = b, Target = 0.95, HigherIsBetter = true, Errors = errors,
+            Note = $"1 ms interval, {(seconds > 0 ? samples / seconds : 0):N0} samples/s achieved",
         };
     }
 
@@ -336,6 +379,12 @@ public static class Benchmark
             else { rb[i] = b(); ra[i] = a(); }
         }
         return (ra, rb);
+    }
+
+    static TimeSpan ProcessCpu()
+    {
+        using var p = Process.GetCurrentProcess();
+        return p.TotalProcessorTime;
     }
 
     /// <summary>The median (the mean of the middle two for an even count).</summary>

@@ -263,6 +263,28 @@ public sealed class Nginx : IDisposable
         return workers;
     }
 
+    /// <summary>
+    /// CPU time (user + system) the master and workers have used so far, from /proc/PID/stat (utime, stime; in clock
+    /// ticks of 10 ms, so read it over a second or more).
+    /// </summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            long ticks = 0;
+            foreach (var pid in WorkerPids.Append(MasterPid))
+            {
+                string stat;
+                try { stat = File.ReadAllText($"/proc/{pid}/stat"); }
+                catch (IOException) { continue; }
+                // Fields after "(comm)": state is field 3, utime 14 and stime 15.
+                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                ticks += long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
+            }
+            return TimeSpan.FromSeconds((double)ticks / 100); // USER_HZ is 100 on Linux
+        }
+    }
+
     /// <summary>nginx's error log so far (warnings and errors).</summary>
     public string ErrorLog => ReadLog(_dir);
 

@@ -7,8 +7,10 @@ namespace Lab.Tests.Bench;
 /// What each topology allocates per request while wrk (another process) drives it: the serving path is meant to
 /// allocate nothing, so the server's overhead stays small next to what its model does (issue 9's "allocations per
 /// request"). GC.GetTotalAllocatedBytes(precise) counts every thread of this process, so background work (the test
-/// runner, the Date header rebuilt once a second) is in the figure too: the bound is well under one small object.
+/// runner, the Date header rebuilt once a second) is in the figure too: the bound is well under one small object,
+/// and the class runs alone (other tests running meanwhile would count).
 /// </summary>
+[Collection(nameof(Lab.Tests.Sockets.ProcessWide))]
 public class AllocationTests
 {
     public static TheoryData<string> All => new(TopologyCatalog.All.Select(t => t.Label));

@@ -119,6 +119,7 @@ public class WrkTests
     {
         Assert.SkipUnless(Nginx.Installed && Wrk.Installed, "nginx or wrk is not installed (apt-get install -y nginx wrk)");
         using var nginx = Nginx.Start();
+        var cpu = nginx.CpuTime;
         foreach (var close in new[] { false, true })
         {
             var r = Wrk.Run(nginx.Url, threads: 1, connections: 4, TimeSpan.FromSeconds(1), close);
@@ -130,6 +131,7 @@ public class WrkTests
             // wrk's rate is its count over its own duration.
             Assert.InRange(r.RequestsPerSecond, r.Requests / r.Duration.TotalSeconds * 0.95, r.Requests / r.Duration.TotalSeconds * 1.05);
         }
+        Assert.True(nginx.CpuTime > cpu, $"nginx's CPU time did not grow over two seconds of wrk: {cpu} then {nginx.CpuTime}");
     }
 
     [Fact]
