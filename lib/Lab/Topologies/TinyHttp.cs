@@ -16,7 +16,11 @@ public enum Route : byte
 }
 
 /// <summary>One parsed request: where it goes, how long its simulated work is, and whether the connection stays open.</summary>
-public readonly record struct HttpRequest(Route Route, int Milliseconds, bool KeepAlive);
+public readonly record struct HttpRequest(Route Route, int Milliseconds, bool KeepAlive)
+{
+    /// <summary>A HEAD request: answered with the headers a GET would get and no body (RFC 9110 section 9.3.2).</summary>
+    public bool Head { get; init; }
+}
 
 /// <summary>The outcome of parsing the start of a buffer.</summary>
 public enum ParseStatus : byte
@@ -102,7 +106,7 @@ public static class TinyHttp
             if (!Utf8Parser.TryParse(digits, out ms, out int used) || used != digits.Length || ms < 0 || ms > MaxMilliseconds)
                 return ParseStatus.Invalid;
         }
-        request = new HttpRequest(route, ms, keepAlive);
+        request = new HttpRequest(route, ms, keepAlive) { Head = method.Length == 4 };
         consumed = end + HeaderEnd.Length;
         return ParseStatus.Complete;
     }
@@ -123,22 +127,60 @@ public static class TinyHttp
         }
     }
 
-    static readonly byte[] OkKeepAlive = Encoding.ASCII.GetBytes(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, world\n");
-    static readonly byte[] OkClose = Encoding.ASCII.GetBytes(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, world\n");
-    static readonly byte[] BadRequest = Encoding.ASCII.GetBytes(
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad request\n");
+    /// <summary>
+    /// The responses as nginx sends them (Server, Date, Content-Type, Content-Length, Connection, in its order), so a
+    /// benchmark against nginx moves the same bytes: "Server: lab/1" is as long as nginx's "Server: nginx" with
+    /// server_tokens off, and Date is the HTTP date of this second (RFC 9110 section 6.6.1 asks an origin server with a
+    /// clock to send it). They are rebuilt at most once a second, as nginx caches its time (ngx_time_update); a server
+    /// writing an older set keeps it to the end, since a set is never changed once built.
+    /// </summary>
+    sealed class ResponseSet
+    {
+        public readonly long ValidUntil; // Environment.TickCount64
+        public readonly byte[] OkKeepAlive, OkClose, HeadKeepAlive, HeadClose, BadRequest;
 
-    /// <summary>The whole response to a request (every route answers the fixed body once its work is done).</summary>
-    public static ReadOnlySpan<byte> Response(in HttpRequest request) => request.KeepAlive ? OkKeepAlive : OkClose;
+        public ResponseSet()
+        {
+            var now = DateTime.UtcNow;
+            ValidUntil = Environment.TickCount64 + 1000 - now.Millisecond;
+            var head = $"Server: lab/1\r\nDate: {now.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}\r\nContent-Type: text/plain\r\n";
+            OkKeepAlive = Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\n{head}Content-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, world\n");
+            OkClose = Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\n{head}Content-Length: 13\r\nConnection: close\r\n\r\nHello, world\n");
+            HeadKeepAlive = OkKeepAlive[..^HelloBody.Length];
+            HeadClose = OkClose[..^HelloBody.Length];
+            BadRequest = Encoding.ASCII.GetBytes($"HTTP/1.1 400 Bad Request\r\n{head}Content-Length: 12\r\nConnection: close\r\n\r\nBad request\n");
+        }
+    }
+
+    static ResponseSet _responses = new();
+
+    static ResponseSet Responses
+    {
+        get
+        {
+            var r = Volatile.Read(ref _responses);
+            if (Environment.TickCount64 < r.ValidUntil) return r;
+            // Two threads may both rebuild at a second's turn; either set is right, and the loser's is garbage.
+            r = new ResponseSet();
+            Volatile.Write(ref _responses, r);
+            return r;
+        }
+    }
+
+    /// <summary>The whole response to a request (every route answers the fixed body once its work is done; HEAD gets the headers only).</summary>
+    public static ReadOnlySpan<byte> Response(in HttpRequest request) => ResponseArray(request);
 
     /// <summary>The response to an invalid request; the server closes the connection after sending it.</summary>
-    public static ReadOnlySpan<byte> BadRequestResponse => BadRequest;
+    public static ReadOnlySpan<byte> BadRequestResponse => BadRequestArray;
 
     // The same responses as arrays, so a server can keep its place in one across partial writes without copying.
-    internal static byte[] ResponseArray(in HttpRequest request) => request.KeepAlive ? OkKeepAlive : OkClose;
-    internal static byte[] BadRequestArray => BadRequest;
+    internal static byte[] ResponseArray(in HttpRequest request)
+    {
+        var r = Responses;
+        return request.Head ? (request.KeepAlive ? r.HeadKeepAlive : r.HeadClose) : (request.KeepAlive ? r.OkKeepAlive : r.OkClose);
+    }
+
+    internal static byte[] BadRequestArray => Responses.BadRequest;
 
     /// <summary>A request for <paramref name="route"/> as a client sends it (used by the load generator and tests).</summary>
     public static byte[] BuildRequest(Route route = Route.Hello, int milliseconds = 0, bool keepAlive = true, string host = "lab")

@@ -24,8 +24,35 @@ public class TinyHttpTests
     {
         var (status, req, consumed) = Parse(text);
         Assert.Equal(ParseStatus.Complete, status);
-        Assert.Equal(new HttpRequest(route, ms, keepAlive), req);
+        Assert.Equal(new HttpRequest(route, ms, keepAlive) { Head = text.StartsWith("HEAD ") }, req);
         Assert.Equal(text.Length, consumed);
+    }
+
+    [Fact]
+    public void HeadGetsTheHeadersOfGetAndNoBody()
+    {
+        foreach (var keepAlive in new[] { true, false })
+        {
+            var (_, get, _) = Parse($"GET / HTTP/1.1\r\n{(keepAlive ? "" : "Connection: close\r\n")}\r\n");
+            var (_, head, _) = Parse($"HEAD / HTTP/1.1\r\n{(keepAlive ? "" : "Connection: close\r\n")}\r\n");
+            Assert.True(head.Head);
+            Assert.False(get.Head);
+            var getText = Encoding.ASCII.GetString(TinyHttp.Response(get));
+            var headText = Encoding.ASCII.GetString(TinyHttp.Response(head));
+            Assert.EndsWith("\r\n\r\n", headText);
+            Assert.Contains("Content-Length: 13\r\n", headText); // what a GET would carry (RFC 9110 section 8.6)
+            Assert.Equal(getText[..(getText.IndexOf("\r\n\r\n") + 4)], headText[..headText.Length]);
+        }
+    }
+
+    [Fact]
+    public void ResponsesCarryTheDateOfThisSecond()
+    {
+        var (_, get, _) = Parse("GET / HTTP/1.1\r\n\r\n");
+        var text = Encoding.ASCII.GetString(TinyHttp.Response(get));
+        var date = System.Text.RegularExpressions.Regex.Match(text, "\r\nDate: ([^\r]+)\r\n").Groups[1].Value;
+        var parsed = DateTime.ParseExact(date, "R", System.Globalization.CultureInfo.InvariantCulture).ToUniversalTime();
+        Assert.InRange(DateTime.UtcNow - parsed, TimeSpan.FromSeconds(-1), TimeSpan.FromSeconds(3));
     }
 
     [Theory]
