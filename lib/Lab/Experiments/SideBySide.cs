@@ -104,16 +104,16 @@ public sealed record SideBySideOptions
 
     /// <summary>
     /// The open-loop rate of the latency runs, requests/s, the same for every model and workload. Defaults to 1000:
-    /// with 1% slow requests of 30 ms that keeps a single thread blocked about 30% of the time, and a 1.5 s run gives
-    /// 1500 latencies, so p99 is read from 15 requests, not from a handful.
+    /// with 1% slow requests of 30 ms that keeps a single thread blocked about 30% of the time, and a 1.2 s run gives
+    /// 1200 latencies, so p99 is read from 12 requests, not from a handful.
     /// </summary>
     public double Rate { get; init; } = 1000;
 
-    /// <summary>How long each latency run (open loop at <see cref="Rate"/>) lasts. Defaults to 1.5 s.</summary>
-    public TimeSpan LatencyRun { get; init; } = TimeSpan.FromSeconds(1.5);
+    /// <summary>How long each latency run (open loop at <see cref="Rate"/>) lasts. Defaults to 1.2 s.</summary>
+    public TimeSpan LatencyRun { get; init; } = TimeSpan.FromSeconds(1.2);
 
-    /// <summary>How long each throughput run (closed loop, as fast as answers come) lasts. Defaults to 1 s.</summary>
-    public TimeSpan ThroughputRun { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>How long each throughput run (closed loop, as fast as answers come) lasts. Defaults to 0.7 s.</summary>
+    public TimeSpan ThroughputRun { get; init; } = TimeSpan.FromSeconds(0.7);
 
     /// <summary>Client connections in the latency runs (open loop: enough to cover a stall). Defaults to 32.</summary>
     public int LatencyConnections { get; init; } = 32;
@@ -293,7 +293,7 @@ public sealed class SideBySide
             foreach (var (_, create) in Models)
             {
                 using var t = create(topo);
-                Experiment.Run(t, LatencyLoad(workload, o) with { Duration = TimeSpan.FromMilliseconds(100) }, o.SampleEvery, ct: ct);
+                Experiment.Run(t, LatencyLoad(workload, o) with { Duration = TimeSpan.FromMilliseconds(60) }, o.SampleEvery, ct: ct);
             }
     }
 
