@@ -104,16 +104,23 @@ public sealed record SideBySideOptions
 
     /// <summary>
     /// The open-loop rate of the latency runs, requests/s, the same for every model and workload. Defaults to 1000:
-    /// with 1% slow requests of 30 ms that keeps a single thread blocked about 30% of the time, and a 1.2 s run gives
-    /// 1200 latencies, so p99 is read from 12 requests, not from a handful.
+    /// with 1% slow requests of 30 ms that keeps a single thread blocked about 30% of the time, and a 0.7 s run gives
+    /// 700 latencies, so p99 is read from 7 requests, not from one or two.
     /// </summary>
     public double Rate { get; init; } = 1000;
 
-    /// <summary>How long each latency run (open loop at <see cref="Rate"/>) lasts. Defaults to 1.2 s.</summary>
-    public TimeSpan LatencyRun { get; init; } = TimeSpan.FromSeconds(1.2);
+    /// <summary>How long each latency run (open loop at <see cref="Rate"/>) lasts. Defaults to 0.7 s.</summary>
+    public TimeSpan LatencyRun { get; init; } = TimeSpan.FromSeconds(0.7);
 
-    /// <summary>How long each throughput run (closed loop, as fast as answers come) lasts. Defaults to 0.7 s.</summary>
-    public TimeSpan ThroughputRun { get; init; } = TimeSpan.FromSeconds(0.7);
+    /// <summary>
+    /// Latency runs per (model, workload); the one whose "/" requests had the lowest p99 is kept, with its counters.
+    /// Another process's burst of CPU time on this machine only ever adds latency, so the quieter of two runs is the
+    /// closer reading of the model. Defaults to 2.
+    /// </summary>
+    public int LatencyRepeats { get; init; } = 2;
+
+    /// <summary>How long each throughput run (closed loop, as fast as answers come) lasts. Defaults to 0.5 s.</summary>
+    public TimeSpan ThroughputRun { get; init; } = TimeSpan.FromSeconds(0.5);
 
     /// <summary>Client connections in the latency runs (open loop: enough to cover a stall). Defaults to 32.</summary>
     public int LatencyConnections { get; init; } = 32;
@@ -150,6 +157,7 @@ public sealed record SideBySideOptions
         foreach (var (name, d) in new[] { (nameof(LatencyRun), LatencyRun), (nameof(ThroughputRun), ThroughputRun) })
             if (d < TimeSpan.FromMilliseconds(200) || d > TimeSpan.FromSeconds(10))
                 throw new ArgumentOutOfRangeException(name, d, $"{name} is 0.2 to 10 s (15 runs of each: keep the chapter short).");
+        if (LatencyRepeats is < 1 or > 5) throw new ArgumentOutOfRangeException(nameof(LatencyRepeats), LatencyRepeats, "LatencyRepeats is 1 to 5.");
         if (LatencyConnections is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(LatencyConnections), LatencyConnections, "LatencyConnections is 1 to 1000.");
         if (ThroughputConnections is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(ThroughputConnections), ThroughputConnections, "ThroughputConnections is 1 to 1000.");
         if (SampleEvery < TimeSpan.FromMilliseconds(1) || SampleEvery > TimeSpan.FromSeconds(1))
@@ -162,7 +170,7 @@ public sealed record SideBySideOptions
 /// <param name="Model">The model's name (or "nginx").</param>
 /// <param name="Workload">The workload's name.</param>
 /// <param name="RequestsPerSecond">Throughput run (closed loop): completed requests per second.</param>
-/// <param name="P50Ms">Latency run (open loop at the fixed rate, from when each request was due): median, ms.</param>
+/// <param name="P50Ms">Latency run (open loop at the fixed rate, from when each request was due; of <see cref="SideBySideOptions.LatencyRepeats"/> runs, the one with the lowest p99 of "/" requests): median, ms.</param>
 /// <param name="P99Ms">Latency run: 99th percentile of every request, ms.</param>
 /// <param name="FastP90Ms">Latency run: 90th percentile of the "/" requests alone, ms.</param>
 /// <param name="FastP99Ms">Latency run: 99th percentile of the "/" requests alone, ms (the same requests as P99Ms where every request is "/").</param>
@@ -325,12 +333,17 @@ public sealed class SideBySide
 
     static (SideRun, TopologyRun, TopologyRun) RunModel(string name, Topology topology, SideWorkload workload, SideBySideOptions o, CancellationToken ct)
     {
-        TopologyRun latency, throughput;
-        // Two fresh servers, so the latency run's counters (balance) and queue start from zero and one run's
-        // connections never linger into the other.
-        using (topology) latency = Experiment.Run(topology, LatencyLoad(workload, o), o.SampleEvery, ct: ct);
-        var again = Models.First(m => m.Name == name).Create(topology.Options);
-        using (again) throughput = Experiment.Run(again, ThroughputLoad(workload, o), o.SampleEvery, ct: ct);
+        TopologyRun? latency = null, throughput;
+        // A fresh server for every run, so each run's counters (balance) and queue start from zero and one run's
+        // connections never linger into the next.
+        var create = Models.First(m => m.Name == name).Create;
+        for (int i = 0; i < o.LatencyRepeats; i++)
+        {
+            using var t = i == 0 ? topology : create(topology.Options);
+            var run = Experiment.Run(t, LatencyLoad(workload, o), o.SampleEvery, ct: ct);
+            if (latency is null || FastP99(run.Load) < FastP99(latency.Load)) latency = run;
+        }
+        using (var again = create(topology.Options)) throughput = Experiment.Run(again, ThroughputLoad(workload, o), o.SampleEvery, ct: ct);
 
         var serving = latency.Server.Workers.Where(w => w.Role is WorkerRole.Worker or WorkerRole.Loop).ToList();
         var perWorker = serving.Select(w => w.RequestsServed).ToList();
@@ -358,7 +371,7 @@ public sealed class SideBySide
     static SideRun Row(string model, SideWorkload workload, LoadResult latency, LoadResult throughput, double? share, string balanceOf,
         IReadOnlyList<long> perWorker, int peak)
     {
-        var fast = latency.LatencyByPath.TryGetValue("/", out var h) ? h : latency.Latency;
+        var fast = Fast(latency);
         return new SideRun(model, workload.Name, Math.Round(throughput.RequestsPerSecond), Ms(latency.Latency.P50), Ms(latency.Latency.P99), Ms(fast.P90),
             Ms(fast.P99), share is null ? null : Math.Round(share.Value, 1), balanceOf, perWorker, peak, latency.ConnectionsOpened,
             latency.Completed + throughput.Completed, latency.Errors.Total + throughput.Errors.Total);
@@ -370,14 +383,25 @@ public sealed class SideBySide
     {
         using var nginx = Lab.Peers.Nginx.Start(new NginxOptions { Workers = o.Workers, ReusePort = false, AcceptMutex = false, Backlog = o.Backlog });
         var target = nginx.Url;
-        var cpuBefore = nginx.WorkerPids.Select(CpuNanoseconds).ToList();
-        var (latency, q1) = LoadWatchingQueue(nginx, LatencyLoad(workload, o) with { Target = target }, o, ct);
-        var cpu = nginx.WorkerPids.Select((p, i) => (CpuNanoseconds(p) - cpuBefore[i]) / 1_000_000).ToList();
+        LoadResult? latency = null;
+        int q1 = 0;
+        List<long> cpu = [];
+        for (int i = 0; i < o.LatencyRepeats; i++)
+        {
+            var cpuBefore = nginx.WorkerPids.Select(CpuNanoseconds).ToList();
+            var (run, q) = LoadWatchingQueue(nginx, LatencyLoad(workload, o) with { Target = target }, o, ct);
+            if (latency is not null && FastP99(run) >= FastP99(latency)) continue;
+            (latency, q1) = (run, q);
+            cpu = nginx.WorkerPids.Select((p, k) => (CpuNanoseconds(p) - cpuBefore[k]) / 1_000_000).ToList();
+        }
         var (throughput, q2) = LoadWatchingQueue(nginx, ThroughputLoad(workload, o) with { Target = target }, o, ct);
         long total = cpu.Sum();
         double? share = cpu.Count < 2 || total == 0 ? null : 100.0 * cpu.Max() / total;
-        return Row(NginxName, workload, latency, throughput, share, "CPU time", cpu, Math.Max(q1, q2));
+        return Row(NginxName, workload, latency!, throughput, share, "CPU time", cpu, Math.Max(q1, q2));
     }
+
+    static LatencyHistogram Fast(LoadResult r) => r.LatencyByPath.TryGetValue("/", out var h) ? h : r.Latency;
+    static TimeSpan FastP99(LoadResult r) => Fast(r).P99;
 
     static (LoadResult, int) LoadWatchingQueue(Lab.Peers.Nginx nginx, LoadOptions load, SideBySideOptions o, CancellationToken ct)
     {
