@@ -21,7 +21,7 @@ internal sealed class HttpSession(Connection connection, int worker, SessionTabl
     public int Start, End;
     public byte[]? Out;
     public int OutOffset;
-    public bool CloseAfterWrite, Busy, Closed;
+    public bool CloseAfterWrite, Busy, Closed, NoDelaySet;
     public long ParsedAt;
     public HttpRequest Request;
 }
@@ -150,10 +150,9 @@ internal static class Serving
         return false;
     }
 
-    /// <summary>Makes a session for a freshly accepted connection (TCP_NODELAY as configured).</summary>
+    /// <summary>Makes a session for a freshly accepted connection.</summary>
     public static HttpSession NewSession(Topology t, Connection conn, int worker, SessionTable table)
     {
-        if (t.Options.NoDelay) conn.NoDelay = true;
         var s = new HttpSession(conn, worker, table);
         table.Add(s);
         t.ConnectionOpened();
@@ -247,6 +246,15 @@ internal static class Serving
     /// <summary>Writes a whole response, or keeps the rest for EPOLLOUT (WantWrite). Closes after it when <paramref name="close"/>.</summary>
     public static SessionState Send(Topology t, HttpSession s, byte[] response, bool close, int worker)
     {
+        // TCP_NODELAY once the connection is to stay open (see TopologyOptions.NoDelay): with Connection: close this
+        // takes a setsockopt off every request (DispatcherWorkers under wrk -H "Connection: close", perf stat:
+        // 7.25 syscalls per request before, 6.77 after; nginx makes 6.19).
+        if (!close && !s.NoDelaySet && t.Options.NoDelay)
+        {
+            s.NoDelaySet = true;
+            try { s.Conn.NoDelay = true; }
+            catch (SyscallException) { } // the peer reset the connection already: the write below finds out
+        }
         s.Out = response;
         s.OutOffset = 0;
         s.CloseAfterWrite = close;

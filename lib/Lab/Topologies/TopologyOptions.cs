@@ -59,7 +59,11 @@ public sealed record TopologyOptions
     /// <summary>How many events the ring keeps (the newest win). A power of two from 1024 to 1048576. Defaults to 65536.</summary>
     public int EventCapacity { get; init; } = 65536;
 
-    /// <summary>TCP_NODELAY on accepted connections (responses go out at once, as nginx's tcp_nodelay on). Defaults to true.</summary>
+    /// <summary>
+    /// TCP_NODELAY on connections that stay open after a response (responses go out at once, as nginx's tcp_nodelay on,
+    /// which nginx too sets only when a connection goes keep-alive: a connection closed after its one response never
+    /// waits on Nagle, so the setsockopt would be wasted). Defaults to true.
+    /// </summary>
     public bool NoDelay { get; init; } = true;
 
     /// <summary>The largest worker count a topology accepts.</summary>

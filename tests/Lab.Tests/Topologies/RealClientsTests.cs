@@ -39,7 +39,7 @@ public class RealClientsTests
 /// <summary>lab serve and lab load, invoked in-process through System.CommandLine as the integrator will wire them.</summary>
 public class CliCommandTests
 {
-    sealed class LockedWriter : TextWriter
+    internal sealed class LockedWriter : TextWriter
     {
         readonly StringBuilder _sb = new();
         public override Encoding Encoding => Encoding.UTF8;
