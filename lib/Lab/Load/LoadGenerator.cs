@@ -99,6 +99,12 @@ public static class LoadGenerator
         var service = new LatencyHistogram();
         long end = start;
         foreach (var w in workers) { latency.Merge(w.Latency); service.Merge(w.Service); end = Math.Max(end, w.EndedAt); }
+        var byPath = new Dictionary<string, LatencyHistogram>(StringComparer.Ordinal);
+        for (int m = 0; m < r.Mix.Length; m++)
+        {
+            if (!byPath.TryGetValue(r.Mix[m].Path, out var h)) byPath[r.Mix[m].Path] = h = new LatencyHistogram();
+            foreach (var w in workers) h.Merge(w.ByMix[m]);
+        }
         var elapsed = Stopwatch.GetElapsedTime(start, end);
         int seconds = (int)Math.Min(workers[0].PerSecond.Length, Math.Ceiling(elapsed.TotalSeconds));
         var perSecond = new double[seconds];
@@ -117,6 +123,7 @@ public static class LoadGenerator
             Missed = workers.Sum(w => w.Missed),
             Latency = latency,
             ServiceLatency = options.Rate is null ? latency : service,
+            LatencyByPath = byPath,
             Throughput = perSecond,
             FirstError = workers.Select(w => w.FirstError).FirstOrDefault(e => e is not null),
         };
@@ -187,6 +194,8 @@ internal sealed class LoadWorker
     public Exception? Crash;
     public readonly long[] Errors = new long[6];
     public readonly LatencyHistogram Latency = new(), Service = new();
+    /// <summary>Latency as <see cref="Latency"/>, one histogram per entry of the mix (same index as the requests).</summary>
+    public readonly LatencyHistogram[] ByMix;
     public readonly long[] PerSecond;
     public string? FirstError;
     public long ErrorTotal { get { long s = 0; for (int i = 0; i < Errors.Length; i++) s += Volatile.Read(ref Errors[i]); return s; } }
@@ -196,6 +205,8 @@ internal sealed class LoadWorker
     {
         _index = index; _threads = threads; _endpoint = endpoint; _requests = requests; _weights = weights; _share = share; _ct = ct;
         _slots = new Slot[connections];
+        ByMix = new LatencyHistogram[requests.Length];
+        for (int i = 0; i < ByMix.Length; i++) ByMix[i] = new LatencyHistogram();
         for (int i = 0; i < connections; i++) _slots[i] = new Slot(i);
         _open = o.Rate is not null;
         _keepAlive = o.KeepAlive;
@@ -365,6 +376,7 @@ internal sealed class LoadWorker
         if (len < 0 || status is < 200 or > 299) { Fail(s, BadResponse, len < 0 ? "not an HTTP response" : $"status {status}"); return; }
         long micros = (now - (_open ? s.Intended : s.SentAt)) * 1_000_000 / Stopwatch.Frequency;
         Latency.Record(micros);
+        ByMix[s.Request].Record(micros);
         if (_open) Service.Record((now - s.SentAt) * 1_000_000 / Stopwatch.Frequency);
         long second = (now - _start) / Stopwatch.Frequency;
         if ((ulong)second < (ulong)PerSecond.Length) PerSecond[second]++;

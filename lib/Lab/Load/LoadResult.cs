@@ -59,6 +59,11 @@ public sealed record LoadResult
     public required LatencyHistogram Latency { get; init; }
     /// <summary>From writing the request to the whole response (the same as <see cref="Latency"/> for closed loop).</summary>
     public required LatencyHistogram ServiceLatency { get; init; }
+    /// <summary>
+    /// <see cref="Latency"/> split by request path (one histogram per distinct path of the mix), so a mix's fast
+    /// requests can be read apart from its slow ones. Empty when not measured.
+    /// </summary>
+    public IReadOnlyDictionary<string, LatencyHistogram> LatencyByPath { get; init; } = new Dictionary<string, LatencyHistogram>();
     /// <summary>Completed requests in each second of the run.</summary>
     public required IReadOnlyList<double> Throughput { get; init; }
     /// <summary>The first unexpected error message, if any.</summary>

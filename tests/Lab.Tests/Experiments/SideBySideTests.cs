@@ -1,0 +1,127 @@
+using Lab.Experiments;
+using Lab.Load;
+using Lab.Peers;
+using Lab.Topologies;
+
+namespace Lab.Tests.Experiments;
+
+public class SideBySideTests
+{
+    [Fact]
+    public void TheWorkloadsAreTheIssuesThree()
+    {
+        var w = new SideBySideOptions { SlowMs = 40 }.Workloads();
+        Assert.Equal(["uniform fast", "1% slow", "new connection each"], w.Select(x => x.Name));
+        Assert.Equal(["/"], w[0].Mix.Select(m => m.Path));
+        Assert.True(w[0].KeepAlive && w[1].KeepAlive && !w[2].KeepAlive);
+        Assert.Equal(["/", "/sleep?ms=40"], w[1].Mix.Select(m => m.Path));
+        Assert.Equal(0.01, w[1].Mix[1].Weight / w[1].Mix.Sum(m => m.Weight), 6);
+        Assert.Equal("99% /, 1% /sleep?ms=40", w[1].MixText);
+        Assert.Equal("/work?ms=40", new SideBySideOptions { SlowMs = 40, SlowRoute = Route.Work }.Workloads()[1].Mix[1].Path);
+        Assert.True(w[0].NginxCanServe && !w[1].NginxCanServe && w[2].NginxCanServe);
+        Assert.Equal(5, SideBySide.Models.Count);
+        Assert.Contains(SideBySide.Models, m => m.Name == "SharedSocketAcceptors/EpollExclusive");
+    }
+
+    [Theory]
+    [InlineData("Workers")]
+    [InlineData("Rate")]
+    [InlineData("LatencyRun")]
+    [InlineData("SlowMs")]
+    public void BadOptionsNameTheValue(string name)
+    {
+        var o = name switch
+        {
+            "Workers" => new SideBySideOptions { Workers = 0 },
+            "Rate" => new SideBySideOptions { Rate = -1 },
+            "LatencyRun" => new SideBySideOptions { LatencyRun = TimeSpan.FromMinutes(5) },
+            _ => new SideBySideOptions { SlowMs = 0 },
+        };
+        var e = Assert.ThrowsAny<ArgumentException>(() => SideBySide.Run(o));
+        Assert.Contains(name == "SlowMs" ? "slowMs" : name, e.Message);
+    }
+
+    [Fact]
+    public void LatencyByPathKeepsAMixsFastRequestsApartFromItsSlowOnes()
+    {
+        using var t = new SingleThreadLoop();
+        var run = Experiment.Run(t, new LoadOptions { Connections = 1, Requests = 40, Mix = [RequestMix.Hello(1), RequestMix.Work(20, 1)] });
+        var r = run.Load;
+        Assert.Equal(0, r.Errors.Total);
+        Assert.Equal(["/", "/work?ms=20"], r.LatencyByPath.Keys.Order());
+        Assert.Equal(r.Latency.Count, r.LatencyByPath.Values.Sum(h => h.Count));
+        Assert.True(r.LatencyByPath["/work?ms=20"].Count > 0 && r.LatencyByPath["/"].Count > 0);
+        // /work spins for 20 ms of wall-clock time on the server before it answers.
+        Assert.True(r.LatencyByPath["/work?ms=20"].Min >= TimeSpan.FromMilliseconds(20), r.LatencyByPath["/work?ms=20"].ToString());
+        Assert.Equal(r.Latency.Max, r.LatencyByPath.Values.Max(h => h.Max));
+    }
+
+    static SideRun Row(string model, string workload, double rps, double p99) =>
+        new(model, workload, rps, 0.5, p99, p99 / 2, p99, null, "requests", [], 0, 10, 100, 0);
+
+    [Fact]
+    public void TheDecisionsAreDrawnFromTheRuns()
+    {
+        var runs = new[]
+        {
+            Row("A", "uniform fast", 1000, 2.0), Row("B", "uniform fast", 950, 2.4), Row("C", "uniform fast", 500, 9.0),
+            Row(SideBySide.NginxName, "uniform fast", 2000, 1.0),
+            Row("A", "1% slow", 300, 30), Row("B", "1% slow", 600, 4), Row("C", "1% slow", 590, 8),
+            Row("A", "new connection each", 200, 5), Row("B", "new connection each", 100, 6),
+        };
+        var side = SideBySide.From(new SideBySideOptions(), runs, nginxNote: null);
+        var d = side.Decisions();
+        Assert.Equal(["uniform fast", "1% slow", "new connection each"], d.Select(x => x.Workload));
+        // nginx is a reference, never a pick, even with better figures.
+        Assert.Equal(("A", 2.0, "B", "A", 1000.0, "B"), (d[0].LowestP99, d[0].LowestP99Ms, d[0].CloseOnP99, d[0].MostThroughput, d[0].MostRequestsPerSecond, d[0].CloseOnThroughput));
+        Assert.Equal("C (9 ms)", d[0].WorstP99);
+        Assert.Equal("p99 1 ms, 2,000 req/s", d[0].Nginx);
+        Assert.Equal(("B", "none", "B", "C"), (d[1].LowestP99, d[1].CloseOnP99, d[1].MostThroughput, d[1].CloseOnThroughput));
+        Assert.StartsWith("not comparable", d[1].Nginx);
+        Assert.StartsWith("not run", d[2].Nginx);
+        Assert.Equal(("A", "A"), (d[2].LowestP99, d[2].MostThroughput));
+        Assert.Equal(runs[1], side["B", "uniform fast"]);
+        Assert.Throws<KeyNotFoundException>(() => side["Z", "uniform fast"]);
+    }
+
+    [Fact]
+    public void AShortPassMeasuresEveryModelUnderEveryWorkload()
+    {
+        var o = new SideBySideOptions
+        {
+            Rate = 200, LatencyRun = TimeSpan.FromMilliseconds(250), ThroughputRun = TimeSpan.FromMilliseconds(200), SlowMs = 5,
+            Nginx = Nginx.Installed,
+        };
+        var updates = new List<object>();
+        var side = SideBySide.Run(o, updates.Add);
+        int nginxRows = Nginx.Installed && side.NginxNote is null ? 2 : 0;
+        Assert.Equal(15 + nginxRows, side.Runs.Count);
+        Assert.Equal(side.Runs.Count, updates.Count);
+        Assert.Equal(side.Runs.Count, Assert.IsAssignableFrom<IReadOnlyList<SideRun>>(updates[^1]).Count);
+        Assert.DoesNotContain(side.Runs, r => r.Model == SideBySide.NginxName && r.Workload == "1% slow");
+        foreach (var r in side.Runs)
+        {
+            Assert.True(r.Errors == 0, $"{r.Model} / {r.Workload}: {r.Errors} errors");
+            Assert.True(r.PeakAcceptQueue <= o.Backlog + 1, r.ToString()); // the kernel's limit: backlog + 1 (sk_acceptq_is_full)
+        }
+        foreach (var (model, _) in SideBySide.Models)
+        {
+            var (keep, _) = side.Detail(model, "uniform fast");
+            // Kept-alive connections are accepted once: never more than the client opened.
+            Assert.True(keep!.Server.ConnectionsAccepted <= o.LatencyConnections, $"{model}: {keep.Server.ConnectionsAccepted} accepted");
+            var (each, _) = side.Detail(model, "new connection each");
+            // One request per connection: every request served came through its own accept.
+            Assert.True(each!.Server.RequestsServed <= each.Server.ConnectionsAccepted, $"{model}: {each.Server.RequestsServed} requests, {each.Server.ConnectionsAccepted} accepted");
+            if (side[model, "uniform fast"].BusiestShare is { } share) Assert.InRange(share, 100.0 / o.Workers - 0.01, 100);
+        }
+        // No speed is asserted (a busy machine can stall a 200 ms run whole), only that the runs carried requests at all.
+        Assert.True(side.Runs.Sum(r => r.Completed) > 0);
+        // memcached's round-robin: connections per worker differ by at most one.
+        var served = side.Detail(nameof(DispatcherWorkers), "new connection each").Latency!.Server.Workers
+            .Where(w => w.Role == WorkerRole.Worker).Select(w => w.ConnectionsServed).ToList();
+        Assert.True(served.Max() - served.Min() <= 1, string.Join(", ", served));
+        Assert.Equal(3, side.Decisions().Count);
+        foreach (var chart in new[] { side.ThroughputChart(), side.LatencyChart(), side.BalanceChart(), side.QueueChart() })
+            Assert.Contains("plotly", Lab.Display.ChartHtml.Fragment(chart), StringComparison.OrdinalIgnoreCase);
+    }
+}
