@@ -45,6 +45,7 @@ root.Subcommands.Add(Lab.Cli.Doctor.Doctor.CreateCommand());
 // lab serve <topology>, lab load <url>
 root.Subcommands.Add(Lab.Cli.ServeCommand.Create());
 root.Subcommands.Add(Lab.Cli.LoadCommand.Create());
+root.Subcommands.Add(Lab.Cli.SoakCommand.Create());
 
 // lab jupyter install | uninstall | kernel
 var jupyter = new Command("jupyter", "The lab's Jupyter kernel (C#, messaging protocol 5.3): install its kernelspec, or run it.");
