@@ -52,8 +52,12 @@ public sealed record SoakVerdict(TimeSpan Elapsed, int Slices, long Sent, long R
     /// <summary>Open fds between slices may grow by this many.</summary>
     public const int FdSlack = 4;
 
-    /// <summary>Sent minus everything accounted for: answered, failed, or in flight when its slice ended. Must be 0.</summary>
-    public long Lost => Sent - Received - Errors.Total - Cut;
+    /// <summary>
+    /// Requests written and then neither answered, failed, nor in flight when their slice ended. Must be 0. "In flight"
+    /// is the generator's Unfinished: issued and not finished, which includes requests issued on a connection still in
+    /// its handshake and not yet written, so received + errors + in flight may exceed sent (the 10-minute run: by 31).
+    /// </summary>
+    public long Lost => Math.Max(0, Sent - Received - Errors.Total - Cut);
 
     /// <summary>(first 10%, last 10%) medians of a reading over the between-slice samples.</summary>
     public (double First, double Last) Window(Func<SoakSample, double> f)
@@ -99,8 +103,8 @@ public sealed record SoakVerdict(TimeSpan Elapsed, int Slices, long Sent, long R
             ("requests sent", $"{Sent:N0}", "", true),
             ("responses received (2xx)", $"{Received:N0}", "", true),
             ("errors", Errors.Total == 0 ? "0" : $"{Errors.Total:N0} ({Errors})", "counted", true),
-            ("in flight at a slice's end", $"{Cut:N0}", "at most the connections per slice", true),
-            ("lost (sent − received − errors − in flight)", $"{Lost:N0}", "0", Lost == 0),
+            ("in flight at a slice's end (issued, some not yet written)", $"{Cut:N0}", "at most the connections per slice", true),
+            ("lost: sent beyond received + errors + in flight", $"{Lost:N0}", "0", Lost == 0),
             ("served by the servers", $"{ServerServed:N0}", "received ≤ served ≤ received + errors + in flight", ServerServed >= Received && ServerServed <= Received + Errors.Total + Cut),
             ("RSS, first 10% → last 10%", $"{Mb(rss.First)} → {Mb(rss.Last)}", $"+{RssSlack:P0} or +{Mb(RssSlackBytes)}", rss.Last <= Math.Max(rss.First * (1 + RssSlack), rss.First + RssSlackBytes)),
             ("GC heap after a collection", $"{Mb(heap.First)} → {Mb(heap.Last)}", $"+{HeapSlack:P0} or +{Mb(HeapSlackBytes)}", heap.Last <= Math.Max(heap.First * (1 + HeapSlack), heap.First + HeapSlackBytes)),

@@ -21,7 +21,7 @@ public class SoakTests
         var slices = Regex.Match(r.Stdout, @"soak: \d+ s, (\d+) slices").Groups[1].Value;
         Assert.True(int.Parse(slices) >= 9, $"only {slices} slices ran");
         foreach (var (label, _) in Lab.Topologies.TopologyCatalog.All) Assert.Contains(label, r.Stdout);
-        var lost = Regex.Match(r.Stdout, @"lost \(sent − received − errors − in flight\)\s+(\S+)").Groups[1].Value;
+        var lost = Regex.Match(r.Stdout, @"lost: sent beyond received \+ errors \+ in flight\s+(\S+)").Groups[1].Value;
         Assert.Equal("0", lost);
         Assert.DoesNotContain("FAILED", r.Stdout);
     }
