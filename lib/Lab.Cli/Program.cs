@@ -15,11 +15,13 @@ var timeoutOption = new Option<double?>("--timeout") { Description = "Seconds a 
 // lab run
 var runTarget = new Argument<string>("notebook") { Description = "A notebook (.ipynb) or a folder: every NN-*.ipynb in it, in order." };
 var runOut = new Option<string?>("--out") { Description = "Folder for the executed notebooks. Defaults to artifacts/run/." };
+var runRepeat = new Option<int>("--repeat") { Description = "Run each notebook this many times in one session (an instructor re-running the cells), and fail if the process holds more fds or threads after the last run than after the first. Defaults to 1.", DefaultValueFactory = _ => 1 };
 var run = new Command("run", "Execute every code cell of a notebook (or of every chapter in a folder) and write the executed copies.");
 run.Arguments.Add(runTarget);
 run.Options.Add(runOut);
 run.Options.Add(timeoutOption);
-run.SetAction((parse, ct) => Commands.RunAsync(parse.GetValue(runTarget)!, parse.GetValue(runOut), parse.GetValue(timeoutOption), ct));
+run.Options.Add(runRepeat);
+run.SetAction((parse, ct) => Commands.RunAsync(parse.GetValue(runTarget)!, parse.GetValue(runOut), parse.GetValue(timeoutOption), ct, parse.GetValue(runRepeat)));
 root.Subcommands.Add(run);
 
 // lab book
@@ -44,6 +46,7 @@ root.Subcommands.Add(Lab.Cli.Doctor.Doctor.CreateCommand());
 root.Subcommands.Add(Lab.Cli.ServeCommand.Create());
 root.Subcommands.Add(Lab.Cli.LoadCommand.Create());
 root.Subcommands.Add(Lab.Cli.BenchCommand.Create()); // lab bench [--short] [--rounds N] [--seconds S] [--only TOPOLOGY]
+root.Subcommands.Add(Lab.Cli.SoakCommand.Create());
 
 // lab jupyter install | uninstall | kernel
 var jupyter = new Command("jupyter", "The lab's Jupyter kernel (C#, messaging protocol 5.3): install its kernelspec, or run it.");
@@ -97,10 +100,15 @@ namespace Lab.Cli
         static TimeSpan? Seconds(double? s) => s is > 0 ? TimeSpan.FromSeconds(s.Value) : null;
 
         static string Line(CellProgress p) =>
-            $"{p.Notebook}  cell {p.Cell}/{p.Of}  {p.Result.Duration.TotalSeconds,6:0.00} s  {(p.Result.Status == CellStatus.Skipped && p.Result.ErrorValue != null ? "skipped: " + p.Result.ErrorValue : p.Result.Succeeded ? "ok" : "error")}";
+            $"{p.Notebook}{(p.Runs > 1 ? $"  run {p.Run}/{p.Runs}" : "")}  cell {p.Cell}/{p.Of}  {p.Result.Duration.TotalSeconds,6:0.00} s  {(p.Result.Status == CellStatus.Skipped && p.Result.ErrorValue != null ? "skipped: " + p.Result.ErrorValue : p.Result.Succeeded ? "ok" : "error")}";
 
-        public static async Task<int> RunAsync(string target, string? outDir, double? timeout, CancellationToken ct)
+        public static async Task<int> RunAsync(string target, string? outDir, double? timeout, CancellationToken ct, int repeat = 1)
         {
+            if (repeat is < 1 or > NotebookRunner.MaxRepeat)
+            {
+                Console.Error.WriteLine($"lab run: --repeat {repeat}: give 1 to {NotebookRunner.MaxRepeat} (runs of each notebook in one session)");
+                return 2;
+            }
             using var cts = CtrlC(ct);
             var rootDir = RepoRoot();
             outDir = Path.GetFullPath(outDir ?? Path.Combine(rootDir, "artifacts", "run"));
@@ -129,7 +137,7 @@ namespace Lab.Cli
                         }
                         Console.WriteLine(Line(p));
                         if (!p.Result.Succeeded) Console.WriteLine("  " + p.Result.ErrorValue);
-                    }, ct: cts.Token);
+                    }, ct: cts.Token, repeat: repeat);
                 }
                 catch (OperationCanceledException) { Console.Error.WriteLine("lab run: cancelled"); return 130; }
                 catch (Exception e) when (e is FormatException or IOException or System.Text.Json.JsonException)
@@ -145,7 +153,8 @@ namespace Lab.Cli
                     return 2;
                 }
                 result.Executed.Save(written);
-                Console.WriteLine($"{result.Name}: {(result.Succeeded ? "ok" : "FAILED")} in {result.Duration.TotalSeconds:0.0} s, wrote {written}");
+                Console.WriteLine($"{result.Name}: {(result.Succeeded ? "ok" : "FAILED")} in {result.Duration.TotalSeconds:0.0} s{(result.Runs > 1 ? $" ({result.Runs} runs in one session)" : "")}, wrote {written}");
+                if (result.Repeat is { } check) Console.WriteLine($"{result.Name}: {check}{(check.Held ? " (held)" : "")}");
                 if (!result.Succeeded) failures.Add(result.FailureMessage!);
             }
             if (failures.Count == 0) return 0;

@@ -22,10 +22,11 @@ public static class ServeCommand
         var backlog = new Option<int>("--backlog", "-b") { Description = "listen(2) backlog (capped by net.core.somaxconn).", DefaultValueFactory = _ => 128 };
         var duration = new Option<double?>("--duration", "-d") { Description = "Stop after this many seconds (default: until Ctrl+C)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only the start and final summary." };
+        var emfile = new Option<string>("--emfile") { Description = "What accept4's EMFILE (out of descriptors) does: reserve-fd (libuv's spare descriptor: accept and close) or pause (nginx's: stop accepting for 100 ms).", DefaultValueFactory = _ => "reserve-fd" };
 
         var command = new Command("serve", "Run a server topology from the notes until Ctrl+C, printing per-thread counts and the accept queue each second.")
         {
-            topology, variant, workers, address, port, backlog, duration, quiet,
+            topology, variant, workers, address, port, backlog, duration, quiet, emfile,
         };
         command.SetAction((parse, ct) =>
         {
@@ -34,6 +35,12 @@ public static class ServeCommand
             Topology server;
             try
             {
+                var policy = parse.GetValue(emfile)!.ToLowerInvariant() switch
+                {
+                    "reserve-fd" or "reservefd" => EmfilePolicy.ReserveFd,
+                    "pause" => EmfilePolicy.Pause,
+                    var other => throw new ArgumentException($"--emfile {other}: use reserve-fd or pause."),
+                };
                 var a = parse.GetValue(address)!;
                 var ep = a.Contains('[') || a.Count(c => c == ':') < 2 ? a : $"[{a}]";
                 server = TopologyCatalog.Create(parse.GetValue(topology)!, new TopologyOptions
@@ -42,6 +49,7 @@ public static class ServeCommand
                     Workers = parse.GetValue(workers),
                     Backlog = parse.GetValue(backlog),
                     RequestEvents = false,
+                    EmfilePolicy = policy,
                 }, parse.GetValue(variant));
                 server.Start();
             }

@@ -135,6 +135,11 @@ public sealed class NotebookEngine : IAsyncDisposable
 
     static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest, kind: SourceCodeKind.Script);
 
+    // One reference for every cell of every session. AddReferences(Assembly) makes a new reference each call, and each
+    // maps the DLL anew: a chain of submissions keeps every earlier one alive, so every cell held one more open fd
+    // (lab run --repeat 3 counted Microsoft.AspNetCore.Html.Abstractions.dll ×6 after 6 more cells).
+    static readonly MetadataReference HtmlReference = MetadataReference.CreateFromFile(typeof(Microsoft.AspNetCore.Html.IHtmlContent).Assembly.Location);
+
     ScriptOptions BaseOptions(string baseDirectory, string fileName) =>
         ScriptOptions.Default
             .WithFilePath(Path.Combine(baseDirectory, fileName))
@@ -145,7 +150,7 @@ public sealed class NotebookEngine : IAsyncDisposable
             .WithMetadataResolver(new NotebookReferenceResolver(baseDirectory))
             .WithSourceResolver(ScriptSourceResolver.Default.WithBaseDirectory(baseDirectory))
             .AddReferences(DefaultReferenceNames)
-            .AddReferences(typeof(Microsoft.AspNetCore.Html.IHtmlContent).Assembly)
+            .AddReferences(HtmlReference)
             .AddImports(DefaultImports)
             .AddImports(_options.Imports);
 

@@ -114,13 +114,28 @@ public sealed record TopologyRun(string Topology, TopologyMetrics Server, LoadRe
     public override string ToString() => $"{Server}\n{Load}" + (Queue.Count > 0 ? $"accept queue: max {Queue.Max(q => q.Length)} of {Queue[0].Limit}, {Queue.Count} samples\n" : "");
 }
 
+/// <summary>
+/// A server thread ended with an exception during <see cref="Experiment.Run"/>: the load was stopped, the topology
+/// stopped (when the run started it), and the thread's exception is the inner exception.
+/// </summary>
+public sealed class TopologyFailedException(Topology topology, TimeSpan after, StopReport? stop, Exception first)
+    : Exception($"{topology.Name}: a server thread threw after {after.TotalSeconds:0.0} s, so the run was stopped: {string.Join("; ", topology.Failures)}. " +
+                (stop is null ? "The topology is still running (it was running before the run)." : $"The topology {stop}."), first)
+{
+    /// <summary>Each failed thread: "name: Type: message".</summary>
+    public IReadOnlyList<string> Failures { get; } = topology.Failures;
+    /// <summary>How the topology stopped; null when the run did not start it (it is left running, as Run promises).</summary>
+    public StopReport? Stop { get; } = stop;
+}
+
 /// <summary>Start a topology, load it, watch its queue, stop it: one notebook cell.</summary>
 public static class Experiment
 {
     /// <summary>
     /// Runs <paramref name="load"/> against <paramref name="topology"/> (its own address when load.Target is null),
     /// sampling its accept queue(s) every <paramref name="sampleEvery"/> (default 10 ms). A topology not yet running
-    /// is started here and stopped at the end (bounded, 5 s); a running one is left running.
+    /// is started here and stopped at the end (bounded, 5 s); a running one is left running. When a server thread
+    /// throws, the load stops at once and <see cref="TopologyFailedException"/> carries the exception to the caller.
     /// </summary>
     public static TopologyRun Run(ITopology topology, LoadOptions load, TimeSpan? sampleEvery = null,
         IProgress<LoadProgress>? progress = null, CancellationToken ct = default)
@@ -137,13 +152,23 @@ public static class Experiment
             else if (ep.Address.Equals(IPAddress.IPv6Any)) ep = new IPEndPoint(IPAddress.IPv6Loopback, ep.Port);
             LoadResult result;
             IReadOnlyList<QueueSample> samples;
+            var failed = topology is Topology t ? t.Failed : CancellationToken.None;
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, failed);
+            var clock = Stopwatch.StartNew();
             using (var sampler = new QueueSampler(topology, sampleEvery ?? TimeSpan.FromMilliseconds(10)))
             {
-                result = LoadGenerator.Run(load, load.Target ?? Endpoints.Format(ep), progress, ct);
+                // A server thread that throws ends the load at once: its connections would otherwise wait out RequestTimeout.
+                try { result = LoadGenerator.Run(load, load.Target ?? Endpoints.Format(ep), progress, either.Token); }
+                catch (OperationCanceledException) when (failed.IsCancellationRequested && !ct.IsCancellationRequested)
+                {
+                    result = null!;
+                }
                 sampler.Dispose();
                 samples = sampler.Samples;
             }
             if (started) stop = topology.Stop(Topologies.Topology.DefaultStopTimeout);
+            if (topology is Topology { FirstFailure: { } first } failing)
+                throw new TopologyFailedException(failing, clock.Elapsed, stop, first);
             return new TopologyRun(topology.Name, topology.Metrics, result, samples, stop);
         }
         finally

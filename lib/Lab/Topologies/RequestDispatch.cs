@@ -122,6 +122,7 @@ public sealed class RequestDispatch : Topology
         public readonly Stack<Worker> Idle = new();
         public readonly ConcurrentQueue<(Worker, HttpSession)> Done = new();
         readonly Queue<HttpSession> _waiting = new();
+        readonly HashSet<HttpSession> _halfClosed = new(); // sent FIN while a worker had their request: answered, then closed
 
         protected override SessionState OnConnection(HttpSession s, EpollEvents ev)
         {
@@ -133,8 +134,20 @@ public sealed class RequestDispatch : Topology
             }
             if (st != SessionState.Closed && (ev & (EpollEvents.In | EpollEvents.Err | EpollEvents.Hup | EpollEvents.RdHup)) != 0)
             {
-                var r = Serving.Receive(T, s, Index); // FIN or reset while a worker has the request: closed now, its answer dropped
-                if (r == SessionState.Closed) return r;
+                if (s.Busy && (ev & (EpollEvents.Err | EpollEvents.Hup)) == 0 && s.Conn.InQueue == 0)
+                {
+                    // Readable with nothing to read and no error: a FIN while a worker has the request. A half-closed
+                    // client still wants its answer (RFC 9112 section 9.6; the other models answer it because they
+                    // write before they read again). Stop watching it (level-triggered EPOLLIN would fire for the FIN
+                    // until it is read) until the answer is out; OnWake closes it then. Seen by FaultTests: a client
+                    // that sent a request and shutdown(SHUT_WR) got a close and no response here, and only here.
+                    _halfClosed.Add(s);
+                    s.Registered = EpollEvents.None;
+                    Epoll.Modify(s.Conn.Handle, EpollEvents.None, (ulong)s.Slot);
+                    return SessionState.Closed; // not closed: tells ConnectionReady not to re-arm it
+                }
+                var r = Serving.Receive(T, s, Index); // a reset while a worker has the request: closed now, its answer dropped
+                if (r == SessionState.Closed) { _halfClosed.Remove(s); return r; }
                 if (st == SessionState.WantRead && s.Out is null) st = DispatchNext(s);
             }
             return st;
@@ -169,11 +182,17 @@ public sealed class RequestDispatch : Topology
                 while (_waiting.TryDequeue(out var q)) if (!q.Closed) { next = q; break; }
                 if (next is not null) Assign(w, next, queued: true);
                 else Idle.Push(w);
-                if (s.Closed) continue;
+                if (s.Closed) { _halfClosed.Remove(s); continue; }
                 s.Busy = false;
                 var st = Serving.Send(T, s, TinyHttp.ResponseArray(s.Request), !s.Request.KeepAlive, Index);
                 if (st == SessionState.WantRead) st = DispatchNext(s);
-                if (st != SessionState.Closed) Rearm(s, st);
+                if (st == SessionState.Closed) { _halfClosed.Remove(s); continue; }
+                if (!s.Busy && _halfClosed.Remove(s))
+                {
+                    // Answered (or still writing: then the FIN is read as usual once the answer is out).
+                    if (st == SessionState.WantRead) { Serving.Close(T, s, TopologyEventKind.ReaderFin, Index); continue; }
+                }
+                Rearm(s, st);
             }
             if (!Done.IsEmpty) Wake.Signal();
         }

@@ -46,6 +46,8 @@ public abstract class Topology : ITopology
     readonly List<WorkerCounters> _counters = new();
     readonly List<string> _failures = new();
     readonly CancellationTokenSource _stop = new();
+    readonly CancellationTokenSource _failed = new();
+    Exception? _firstFailure;
     StopReport? _stopReport;
     int _state; // 0 new, 1 running, 2 stopped
     long _started;
@@ -80,6 +82,18 @@ public abstract class Topology : ITopology
     public IReadOnlyList<string> Failures { get { lock (_failures) return _failures.ToList(); } }
     /// <summary>The threads it started (for tests that check they are gone after Stop).</summary>
     public IReadOnlyList<Thread> Threads { get { lock (_gate) return _threads.ToList(); } }
+
+    /// <summary>Cancelled when a thread of this topology ends with an unexpected exception (see <see cref="Failures"/>): <see cref="Experiment.Run"/> stops its load on it.</summary>
+    public CancellationToken Failed => _failed.Token;
+
+    /// <summary>The first unexpected exception that ended a thread, or null.</summary>
+    public Exception? FirstFailure => Volatile.Read(ref _firstFailure);
+
+    /// <summary>
+    /// Test hook, called on the serving thread with each per-request event (RequestStarted, Read, ...) and its worker
+    /// index: a hook that throws is a request handler that throws, ending that thread the way a bug in it would.
+    /// </summary>
+    internal Action<TopologyEventKind, int>? RequestHook;
 
     internal bool Stopping => _stop.IsCancellationRequested;
     internal CancellationToken StopToken => _stop.Token;
@@ -163,7 +177,12 @@ public abstract class Topology : ITopology
         {
             try { body(); }
             catch (Exception e) when (Stopping && e is ObjectDisposedException or ThreadInterruptedException or OperationCanceledException) { }
-            catch (Exception e) { lock (_failures) _failures.Add($"{name}: {e.GetType().Name}: {e.Message}"); }
+            catch (Exception e)
+            {
+                lock (_failures) _failures.Add($"{name}: {e.GetType().Name}: {e.Message}");
+                Interlocked.CompareExchange(ref _firstFailure, e, null);
+                _failed.Cancel();
+            }
         })
         { IsBackground = true, Name = $"lab-topo {name}" };
         lock (_gate) _threads.Add(t);
@@ -176,6 +195,7 @@ public abstract class Topology : ITopology
     internal void RequestEvent(TopologyEventKind kind, int worker, long value)
     {
         if (Events.RequestEvents) Events.Record(kind, worker, value);
+        RequestHook?.Invoke(kind, worker);
     }
 
     internal long LiveConnections => Volatile.Read(ref _live);

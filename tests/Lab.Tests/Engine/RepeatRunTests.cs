@@ -1,0 +1,84 @@
+using Lab.Cli.Notebooks;
+
+namespace Lab.Tests.Engine;
+
+/// <summary>
+/// <c>lab run --repeat N</c>: a notebook run N times in one session, and the process's fds and threads after the
+/// last run compared with those after the first.
+/// </summary>
+[Collection(nameof(EngineCollection))]
+public class RepeatRunTests
+{
+    [Fact]
+    public async Task ACleanNotebookRunThreeTimesHoldsItsCounts()
+    {
+        var root = LabProcess.FixtureTree("repeat");
+        try
+        {
+            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", "01-clean.ipynb"), "--repeat", "3", "--out", Path.Combine(root, "out"));
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("01-clean.ipynb  run 3/3  cell 3/3", r.Stdout);
+            Assert.Contains("(3 runs in one session)", r.Stdout);
+            Assert.Matches(@"01-clean\.ipynb: after run 1: \d+ fds, \d+ threads \(\d+ pool\); after run 3: \d+ fds, \d+ threads \(\d+ pool\) \(held\)", r.Stdout);
+            // The executed copy holds the last run's outputs, with execution counts going on as a kernel's do.
+            var nb = Notebook.Load(Path.Combine(root, "out", "01-clean.ipynb"), keepOutputs: true);
+            var code = nb.Cells.Where(c => c.IsCode).ToList();
+            Assert.Equal(new int?[] { 7, 8, 9 }, code.Select(c => c.ExecutionCount));
+            Assert.Equal("True", Notebook.ReadText(code[2].Outputs.Single()["data"]!["text/plain"]));
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public async Task ANotebookThatLeavesAServerRunningEachTimeFailsNamingWhatGrew()
+    {
+        var root = LabProcess.FixtureTree("repeat");
+        try
+        {
+            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", "02-leaky.ipynb"), "--repeat", "3", "--out", Path.Combine(root, "out"));
+            Assert.True(r.ExitCode == 1, r.ToString());
+            // Runs 2 and 3 each left a SingleThreadLoop: its thread, listening socket, epoll, eventfd and spare fd.
+            Assert.Contains("lab run: failed: 02-leaky.ipynb: ran 3 times in one session and left more behind each time", r.Stderr);
+            Assert.Contains("lab-topo loop ×2", r.Stderr);
+            Assert.Contains("socket ×2", r.Stderr);
+            Assert.Contains("anon_inode:[eventpoll] ×2", r.Stderr);
+            Assert.Contains("/dev/null ×2", r.Stderr);
+            Assert.Contains("8 more fds", r.Stderr);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public async Task ARepeatOutsideItsRangeIsRefused()
+    {
+        var r = await LabProcess.Run(Path.GetTempPath(), null, "run", "nowhere.ipynb", "--repeat", "0");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--repeat 0: give 1 to 100", r.Stderr);
+    }
+
+    [Fact]
+    public void CountsComparePoolThreadsNeverAndSocketsByKind()
+    {
+        var first = new ProcessCounts(["socket:[10]", "/dev/null", "anon_inode:[eventpoll]"], ["Lab.Cli", ".NET TP Worker", ".NET TP Worker", "lab-topo loop"]);
+        // Other sockets (new inodes), fewer pool threads, one more tiered-compilation thread: the same as far as leaks go.
+        var same = new ProcessCounts(["socket:[99]", "/dev/null", "anon_inode:[eventpoll]"], ["Lab.Cli", ".NET Tiered Com", "lab-topo loop"]);
+        var check = new RepeatCheck(10, first, same, TimeSpan.Zero);
+        Assert.True(check.Held, check.ToString());
+        Assert.Empty(check.NewFds);
+
+        // Two fds more is within the slack; three is not, and each new one is named by its target.
+        var two = first with { Fds = [.. first.Fds, "pipe:[5]", "pipe:[6]"] };
+        Assert.True(new RepeatCheck(2, first, two, TimeSpan.Zero).Held);
+        var three = first with { Fds = [.. two.Fds, "socket:[7]"] };
+        var grew = new RepeatCheck(2, first, three, TimeSpan.Zero);
+        Assert.False(grew.Held);
+        Assert.Equal(["pipe ×2", "socket ×1"], grew.NewFds);
+        Assert.Contains("3 more fds (pipe ×2, socket ×1)", grew.ToString());
+
+        // One more non-pool thread fails, named.
+        var thread = first with { Threads = [.. first.Threads, "lab cell: 03-ac"] };
+        var t = new RepeatCheck(2, first, thread, TimeSpan.Zero);
+        Assert.False(t.Held);
+        Assert.Equal(["lab cell: 03-ac ×1"], t.NewThreads);
+    }
+}
