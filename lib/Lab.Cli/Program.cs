@@ -8,6 +8,14 @@ using Lab.Cli.Repl;
 using Spectre.Console;
 
 // The `lab` command: run chapters headless, build the HTML book, or work at a C# prompt with the library loaded.
+// SIGTERM (kill, a closed terminal, Jupyter shutting a kernel down) ends .NET through ProcessExit: what the lab started
+// (namespaces, nginx children, sysctl and rlimit scopes) is undone then too, not left for the next run's clean-up.
+AppDomain.CurrentDomain.ProcessExit += (_, _) => Lab.LabResources.DisposeAll(TimeSpan.FromSeconds(5));
+// Measured: `dotnet Lab.Cli.dll repl` died of SIGTERM without raising ProcessExit, so the signal gets its own handler;
+// the default action (exit) follows it.
+using var onSigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM,
+    _ => Lab.LabResources.DisposeAll(TimeSpan.FromSeconds(5)));
+
 var root = new RootCommand("Backend Accept Lab: run the C# chapters on this machine's kernel.");
 
 var timeoutOption = new Option<double?>("--timeout") { Description = "Seconds a cell may run before it is stopped (what it started is disposed). Defaults to 120." };
