@@ -46,3 +46,21 @@ public class TerminationTests
         }
     }
 }
+
+public class KeepTests
+{
+    sealed class Probe : IDisposable { public bool Disposed; public void Dispose() => Disposed = true; }
+
+    [Fact]
+    public void KeepingANewObjectUnderANameDisposesTheOldOne()
+    {
+        var name = "keep-" + Guid.NewGuid();
+        var first = Keep.One(name, new Probe());
+        Assert.Same(first, Keep.One(name, first));
+        Assert.False(first.Disposed);
+        var second = Keep.One(name, new Probe());
+        Assert.True(first.Disposed);
+        Assert.False(second.Disposed);
+        second.Dispose();
+    }
+}
