@@ -75,6 +75,19 @@ public class RepeatRunTests
         Assert.Equal(["pipe ×2", "socket ×1"], grew.NewFds);
         Assert.Contains("3 more fds (pipe ×2, socket ×1)", grew.ToString());
 
+        // An assembly first loaded after run 1 (two fds on a .dll that had none) is a load, not a leak; the same .dll
+        // gaining fds it already had after run 1 is a leak.
+        const string dll = "/usr/share/dotnet/shared/Microsoft.NETCore.App/10.0.12/System.IO.Compression.dll";
+        var loaded = first with { Fds = [.. first.Fds, dll, dll, "/x/Other.dll", "/x/Other.dll"] };
+        var load = new RepeatCheck(5, first, loaded, TimeSpan.Zero);
+        Assert.True(load.Held, load.ToString());
+        Assert.Contains("assemblies loaded after run 1: System.IO.Compression.dll, Other.dll", load.ToString());
+        var mapped = first with { Fds = [.. first.Fds, dll] };
+        var remapped = mapped with { Fds = [.. mapped.Fds, dll, dll, dll] };
+        var leak = new RepeatCheck(3, mapped, remapped, TimeSpan.Zero);
+        Assert.False(leak.Held);
+        Assert.Contains($"3 more fds ({dll} ×3)", leak.ToString());
+
         // One more non-pool thread fails, named.
         var thread = first with { Threads = [.. first.Threads, "lab cell: 03-ac"] };
         var t = new RepeatCheck(2, first, thread, TimeSpan.Zero);
