@@ -318,7 +318,15 @@ public sealed class SideBySide
                 "each nginx worker's epoll registration of the shared listening socket, read from /proc/PID/fdinfo");
         using var nginx = Lab.Peers.Nginx.Start(new NginxOptions { Workers = options.Workers, ReusePort = false, AcceptMutex = false, Backlog = options.Backlog });
         var listener = SocketTable.ForEndPoint(nginx.LocalEndPoint).Where(r => r.State == Lab.Sockets.TcpState.Listen).Select(r => r.Inode).Single();
-        return nginx.WorkerPids.SelectMany(pid => EpollEntry.OfSocket(pid, listener)).ToList();
+        // Start returns once nginx answers, which one worker is enough for; the others add the listener to their epoll
+        // a moment later (seen: one entry of two on a re-run). Read until every worker has registered, at most 5 s.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var entries = nginx.WorkerPids.SelectMany(pid => EpollEntry.OfSocket(pid, listener)).ToList();
+            if (entries.Select(e => e.Pid).Distinct().Count() >= nginx.WorkerPids.Count || clock.Elapsed > TimeSpan.FromSeconds(5)) return entries;
+            Thread.Sleep(20);
+        }
     }
 
     static LoadOptions LatencyLoad(SideWorkload w, SideBySideOptions o) => new()
