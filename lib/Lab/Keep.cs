@@ -23,4 +23,22 @@ public static class Keep
         if (old != null && !ReferenceEquals(old, value)) old.Dispose();
         return value;
     }
+
+    /// <summary>
+    /// A new, empty list kept under <paramref name="name"/>, for a cell that opens a varying number of things:
+    /// <c>var clients = Keep.Many&lt;ClientGroup&gt;("clients");</c>. A re-run of the cell disposes every item the
+    /// previous run's list holds.
+    /// </summary>
+    public static List<T> Many<T>(string name) where T : IDisposable => One(name, new Items<T>()).List;
+
+    sealed class Items<T> : IDisposable where T : IDisposable
+    {
+        public readonly List<T> List = new();
+
+        public void Dispose()
+        {
+            foreach (var item in List) item.Dispose();
+            List.Clear();
+        }
+    }
 }

@@ -40,13 +40,18 @@ public sealed record NotebookRun(Notebook Executed, string Name, TimeSpan Durati
 /// With <c>repeat</c> N above 1, the same session runs every code cell N times over, as an instructor re-running
 /// the chapter in one kernel: execution counts go on rising, the executed copy holds the last run's outputs, and
 /// the process's open fds and threads after the last run are compared with those after the first
-/// (<see cref="RepeatCheck"/>): a chapter whose cells are not safe to re-run leaves more behind each time.
+/// (<see cref="RepeatCheck"/>): a chapter whose cells are not safe to re-run leaves more behind each time. From the
+/// second run on, each cell that keeps objects (<c>Keep.One</c>, <c>Keep.Many</c>) runs twice in a row, as a set-up
+/// cell re-run without its clean-up cell.
 /// </para>
 /// </summary>
 public static class NotebookRunner
 {
     /// <summary>The most runs <c>repeat</c> takes.</summary>
     public const int MaxRepeat = 100;
+
+    /// <summary>True for a cell that keeps an object across re-runs (<c>Keep.One</c>, <c>Keep.Many</c>).</summary>
+    internal static bool KeepsObjects(NotebookCell cell) => cell.Source.Contains("Keep.One(", StringComparison.Ordinal) || cell.Source.Contains("Keep.Many<", StringComparison.Ordinal);
 
     public static async Task<NotebookRun> RunAsync(string path, TimeSpan? timeout = null, PlotlyInclusion plotly = PlotlyInclusion.FirstChartInSession,
         Action<CellProgress>? progress = null, CancellationToken ct = default, int repeat = 1)
@@ -72,10 +77,17 @@ public static class NotebookRunner
             int n = 0;
             (int Cell, string Reason)? firstSkip = null;
             foreach (var c in codeCells) lock (c.Outputs) c.Outputs.Clear();
-            foreach (var cell in codeCells)
+            // From the second run on, a cell that keeps what it makes (Keep.One, Keep.Many) runs twice in a row: an
+            // instructor re-running a set-up cell without its clean-up cell. The first of the two runs' objects must be
+            // disposed by the second, or the counts after this run exceed those after the first.
+            var cells = pass == 1 ? codeCells : codeCells.SelectMany(c => KeepsObjects(c) ? new[] { c, c } : new[] { c });
+            NotebookCell? previous = null;
+            foreach (var cell in cells)
             {
                 ct.ThrowIfCancellationRequested();
-                n++;
+                if (!ReferenceEquals(cell, previous)) n++;
+                else lock (cell.Outputs) cell.Outputs.Clear();
+                previous = cell;
                 count++;
                 var outputs = cell.Outputs;
                 var displays = new Dictionary<string, JsonObject>();

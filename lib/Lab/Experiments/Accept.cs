@@ -41,6 +41,7 @@ public sealed class ParkedAcceptor : IDisposable
     readonly CancellationTokenSource _cts = new();
     readonly Thread _thread;
     int _tid;
+    int _disposed;
     readonly Stopwatch _clock = Stopwatch.StartNew();
 
     ParkedAcceptor(Listener listener, TimeSpan timeout)
@@ -107,6 +108,7 @@ public sealed class ParkedAcceptor : IDisposable
     /// <summary>Cancels the accept (within one 100 ms slice) and disposes what it accepted.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;   // twice is harmless (a chapter's clean-up cell, then Keep.One)
         _cts.Cancel();
         _thread.Join(TimeSpan.FromSeconds(2));
         Result?.ConnectionOrNull?.Dispose();

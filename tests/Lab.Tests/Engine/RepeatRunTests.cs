@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Lab.Cli.Notebooks;
 
 namespace Lab.Tests.Engine;
@@ -44,6 +45,38 @@ public class RepeatRunTests
             Assert.Contains("anon_inode:[eventpoll] ×2", r.Stderr);
             Assert.Contains("/dev/null ×2", r.Stderr);
             Assert.Contains("8 more fds", r.Stderr);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public async Task ACellThatKeepsItsServerRunsTwiceInARowFromTheSecondRunAndHolds()
+    {
+        var root = LabProcess.FixtureTree("repeat");
+        try
+        {
+            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", "03-kept.ipynb"), "--repeat", "2", "--out", Path.Combine(root, "out"));
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("(held)", r.Stdout);
+            // Run 1: cells 1-4 once (counts 1-4). Run 2: the Keep.One cell twice in a row (6, 7), the others once.
+            var nb = Notebook.Load(Path.Combine(root, "out", "03-kept.ipynb"), keepOutputs: true);
+            Assert.Equal(new int?[] { 5, 7, 8, 9 }, nb.Cells.Where(c => c.IsCode).Select(c => c.ExecutionCount));
+            Assert.Equal(2, Regex.Matches(r.Stdout, @"run 2/2  cell 2/4").Count);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public async Task ASetUpCellThatKeepsOnlyPartOfWhatItStartsFailsWhenReRunAlone()
+    {
+        var root = LabProcess.FixtureTree("repeat");
+        try
+        {
+            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", "04-half-kept.ipynb"), "--repeat", "2", "--out", Path.Combine(root, "out"));
+            // The clean-up cell stops the second run's servers; the first of the two set-up runs' unkept server is left.
+            Assert.True(r.ExitCode == 1, r.ToString());
+            Assert.Contains("04-half-kept.ipynb: ran 2 times in one session and left more behind each time", r.Stderr);
+            Assert.Contains("lab-topo loop ×1", r.Stderr);
         }
         finally { Directory.Delete(root, true); }
     }

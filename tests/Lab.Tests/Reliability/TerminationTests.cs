@@ -63,4 +63,17 @@ public class KeepTests
         Assert.False(second.Disposed);
         second.Dispose();
     }
+
+    [Fact]
+    public void ARerunOfAManyCellDisposesEveryItemOfThePreviousList()
+    {
+        var name = "many-" + Guid.NewGuid();
+        var first = Keep.Many<Probe>(name);
+        first.Add(new Probe()); first.Add(new Probe());
+        var items = first.ToArray();
+        var second = Keep.Many<Probe>(name);
+        Assert.Empty(second);
+        Assert.All(items, p => Assert.True(p.Disposed));
+        Assert.Empty(first);
+    }
 }
