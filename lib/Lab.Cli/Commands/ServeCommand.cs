@@ -15,7 +15,7 @@ public static class ServeCommand
         {
             Description = $"The model: {string.Join(", ", TopologyCatalog.Names)} (or node, memcached, ramcloud, nginx, reuseport).",
         };
-        var variant = new Option<string?>("--variant") { Description = "shared-socket-acceptors only: blocking-accept, epoll-per-thread (default), epoll-exclusive, shared-epoll, accept-mutex." };
+        var variant = new Option<string?>("--variant") { Description = "shared-socket-acceptors: blocking-accept, epoll-per-thread (default), epoll-exclusive, shared-epoll, accept-mutex; role-split: A-acceptors-R-readers (default 2-acceptors-3-readers)." };
         var workers = new Option<int>("--workers", "-w") { Description = "Worker threads (1-256).", DefaultValueFactory = _ => 2 };
         var address = new Option<string>("--address", "-a") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port", "-p") { Description = "Port (0: the kernel picks one).", DefaultValueFactory = _ => 8080 };

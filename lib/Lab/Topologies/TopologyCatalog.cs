@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Lab.Topologies;
 
 /// <summary>Every topology by name, for the CLI (<c>lab serve NAME</c>) and for tests that run one contract against all.</summary>
@@ -5,9 +7,9 @@ public static class TopologyCatalog
 {
     /// <summary>The models' names as <see cref="Create"/> takes them (kebab-case; the class names work too).</summary>
     public static IReadOnlyList<string> Names { get; } =
-        ["single-thread-loop", "dispatcher-workers", "request-dispatch", "shared-socket-acceptors", "reuse-port-shards"];
+        ["single-thread-loop", "dispatcher-workers", "request-dispatch", "shared-socket-acceptors", "reuse-port-shards", "role-split"];
 
-    /// <summary>Every topology and variant, as (label, factory): the five models with each acceptor variant.</summary>
+    /// <summary>Every topology and variant, as (label, factory): the five models with each acceptor variant, and chapter 06's role split.</summary>
     public static IReadOnlyList<(string Label, Func<TopologyOptions, Topology> Create)> All { get; } =
     [
         ("SingleThreadLoop", o => new SingleThreadLoop(o)),
@@ -15,19 +17,22 @@ public static class TopologyCatalog
         ("RequestDispatch", o => new RequestDispatch(o)),
         .. Enum.GetValues<AcceptorVariant>().Select(v => ($"SharedSocketAcceptors/{v}", (Func<TopologyOptions, Topology>)(o => new SharedSocketAcceptors(o, v)))),
         ("ReusePortShards", o => new ReusePortShards(o)),
+        // Chapter 06's server: one listener thread, acceptor threads in blocking accept, reader threads with epoll.
+        ("RoleSplit/2-acceptors-3-readers", o => new RoleSplit(2, 3, o)),
     ];
 
     /// <summary>
     /// Makes (does not start) the topology called <paramref name="name"/>: "single-thread-loop" (or "node"),
     /// "dispatcher-workers" ("memcached"), "request-dispatch" ("ramcloud"), "shared-socket-acceptors" ("nginx") with
     /// <paramref name="variant"/> (blocking-accept, epoll-per-thread, epoll-exclusive, shared-epoll, accept-mutex), or
-    /// "reuse-port-shards" ("reuseport").
+    /// "reuse-port-shards" ("reuseport"), or chapter 06's "role-split" with <paramref name="variant"/> "A-acceptors-R-readers"
+    /// (default 2-acceptors-3-readers).
     /// </summary>
     public static Topology Create(string name, TopologyOptions? options = null, string? variant = null)
     {
         var key = Normalize(name);
-        if (variant is not null && key != "sharedsocketacceptors" && key != "nginx")
-            throw new ArgumentException($"Only shared-socket-acceptors has variants; '{name}' has none.", nameof(variant));
+        if (variant is not null && key is not ("sharedsocketacceptors" or "nginx" or "rolesplit"))
+            throw new ArgumentException($"Only shared-socket-acceptors and role-split have variants; '{name}' has none.", nameof(variant));
         return key switch
         {
             "singlethreadloop" or "node" => new SingleThreadLoop(options),
@@ -35,6 +40,7 @@ public static class TopologyCatalog
             "requestdispatch" or "ramcloud" => new RequestDispatch(options),
             "sharedsocketacceptors" or "nginx" => new SharedSocketAcceptors(options, ParseVariant(variant)),
             "reuseportshards" or "reuseport" => new ReusePortShards(options),
+            "rolesplit" => ParseRoles(variant) is var (a, r) ? new RoleSplit(a, r, options) : throw new UnreachableException(),
             _ => throw new ArgumentException($"No topology called '{name}'. Use one of: {string.Join(", ", Names)}.", nameof(name)),
         };
     }
@@ -46,6 +52,16 @@ public static class TopologyCatalog
         foreach (var v in Enum.GetValues<AcceptorVariant>())
             if (Normalize(v.ToString()) == Normalize(variant)) return v;
         throw new ArgumentException($"No acceptor variant called '{variant}'. Use one of: blocking-accept, epoll-per-thread, epoll-exclusive, shared-epoll, accept-mutex.", nameof(variant));
+    }
+
+    /// <summary>Parses "3-acceptors-5-readers" (null: 2 acceptors, 3 readers) into thread counts.</summary>
+    public static (int Acceptors, int Readers) ParseRoles(string? variant)
+    {
+        if (variant is null) return (2, 3);
+        var m = System.Text.RegularExpressions.Regex.Match(variant, @"^(\d{1,3})-acceptors?-(\d{1,3})-readers?$");
+        if (!m.Success)
+            throw new ArgumentException($"No role-split variant called '{variant}'. Write it as A-acceptors-R-readers, e.g. 3-acceptors-5-readers.", nameof(variant));
+        return (int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value));
     }
 
     static string Normalize(string s) => new string(s.Where(char.IsLetterOrDigit).ToArray()).ToLowerInvariant();

@@ -196,6 +196,11 @@ public class TopologyLeakTests
         }
         Assert.Throws<ArgumentException>(() => TopologyCatalog.Create("apache"));
         Assert.Throws<ArgumentException>(() => TopologyCatalog.Create("nginx", variant: "round-robin"));
+        var roles = Assert.Throws<ArgumentException>(() => TopologyCatalog.Create("role-split", variant: "3x5"));
+        Assert.Contains("A-acceptors-R-readers", roles.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => TopologyCatalog.Create("role-split", variant: "999-acceptors-5-readers"));
+        using (var split = (RoleSplit)TopologyCatalog.Create("role-split", variant: "3-acceptors-5-readers"))
+            Assert.Equal((3, 5), (split.Acceptors, split.Readers));
         Assert.True(Eventually.Holds(() => OpenFds() <= baseline + 2, TimeSpan.FromSeconds(10)), $"fds: {OpenFds()} vs baseline {baseline}");
     }
 }
