@@ -108,7 +108,7 @@ namespace Lab.Cli
         static TimeSpan? Seconds(double? s) => s is > 0 ? TimeSpan.FromSeconds(s.Value) : null;
 
         static string Line(CellProgress p) =>
-            $"{p.Notebook}{(p.Runs > 1 ? $"  run {p.Run}/{p.Runs}" : "")}  cell {p.Cell}/{p.Of}  {p.Result.Duration.TotalSeconds,6:0.00} s  {(p.Result.Status == CellStatus.Skipped && p.Result.ErrorValue != null ? "skipped: " + p.Result.ErrorValue : p.Result.Succeeded ? "ok" : "error")}";
+            $"{p.Notebook}{(p.Runs > 1 ? $"  run {p.Run}/{p.Runs}" : "")}  cell {p.Cell}/{p.Of}  {p.Result.Duration.TotalSeconds,6:0.00} s  {(p.Result.Status == CellStatus.Skipped && p.Result.ErrorValue != null ? "skipped: " + p.Result.ErrorValue : p.Result.Succeeded ? "ok" : "error")}{(p.Again ? " (re-run: a set-up cell run again alone)" : "")}";
 
         public static async Task<int> RunAsync(string target, string? outDir, double? timeout, CancellationToken ct, int repeat = 1)
         {

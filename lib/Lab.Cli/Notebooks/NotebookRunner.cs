@@ -12,6 +12,8 @@ public sealed record CellProgress(string Notebook, int Cell, int Of, CellResult 
     public int Run { get; init; } = 1;
     /// <summary>How many runs were asked for.</summary>
     public int Runs { get; init; } = 1;
+    /// <summary>True for the second of a kept cell's two runs in a row (a set-up cell re-run alone).</summary>
+    public bool Again { get; init; }
 }
 
 /// <summary>A notebook's run: the executed copy (outputs in), and where it stopped if a cell failed.</summary>
@@ -85,7 +87,8 @@ public static class NotebookRunner
             foreach (var cell in cells)
             {
                 ct.ThrowIfCancellationRequested();
-                if (!ReferenceEquals(cell, previous)) n++;
+                bool again = ReferenceEquals(cell, previous);
+                if (!again) n++;
                 else lock (cell.Outputs) cell.Outputs.Clear();
                 previous = cell;
                 count++;
@@ -125,7 +128,7 @@ public static class NotebookRunner
                     if (result.Value != null) outputs.Add(Outputs.ExecuteResult(result.Value, count));
                     if (!result.Succeeded) outputs.Add(Outputs.Error(result));
                 }
-                progress?.Invoke(new CellProgress(name, n, codeCells.Count, result) { Run = pass, Runs = repeat });
+                progress?.Invoke(new CellProgress(name, n, codeCells.Count, result) { Run = pass, Runs = repeat, Again = again });
                 if (!result.Succeeded)
                 {
                     await engine.DisposeAsync();

@@ -62,6 +62,7 @@ public class RepeatRunTests
             var nb = Notebook.Load(Path.Combine(root, "out", "03-kept.ipynb"), keepOutputs: true);
             Assert.Equal(new int?[] { 5, 7, 8, 9 }, nb.Cells.Where(c => c.IsCode).Select(c => c.ExecutionCount));
             Assert.Equal(2, Regex.Matches(r.Stdout, @"run 2/2  cell 2/4").Count);
+            Assert.Single(Regex.Matches(r.Stdout, @"run 2/2  cell 2/4 .* ok \(re-run: a set-up cell run again alone\)"));
         }
         finally { Directory.Delete(root, true); }
     }
