@@ -93,9 +93,16 @@ public sealed class PacketCapture : IDisposable
             {
                 using var borrowed = Sys.Borrow(_fd);
                 int fd = borrowed.Fd;
-                while (!_stop && DateTime.UtcNow < _deadline)
+                while (DateTime.UtcNow < _deadline)
                 {
-                    if ((Sys.Poll(_fd, (short)POLLIN, 50, "packet capture") & POLLIN) == 0) continue;
+                    // After Dispose, what the socket already holds (packets that arrived before it) is still read, then
+                    // the loop ends: on a busy machine this thread can be a few packets behind when a cell stops it.
+                    bool stopping = _stop;
+                    if ((Sys.Poll(_fd, (short)POLLIN, stopping ? 0 : 50, "packet capture") & POLLIN) == 0)
+                    {
+                        if (stopping) break;
+                        continue;
+                    }
                     sockaddr_ll from;
                     socklen_t fromLen = sizeof(sockaddr_ll);
                     var n = (int)recvfrom(fd, b, buffer.Length, 0, (sockaddr*)&from, &fromLen);
