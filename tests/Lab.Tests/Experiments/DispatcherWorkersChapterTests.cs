@@ -4,6 +4,7 @@ using Lab.Topologies;
 
 namespace Lab.Tests.Experiments;
 
+[Collection(nameof(TimingCollection))]
 public class DispatcherWorkersChapterTests
 {
     // Chapter 08's plan: round robin puts both heavy clients (places 0 and 2) and one light client on w0.

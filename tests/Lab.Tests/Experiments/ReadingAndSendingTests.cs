@@ -3,6 +3,7 @@ using Lab.Hosts;
 
 namespace Lab.Tests.Experiments;
 
+[Collection(nameof(TimingCollection))]
 public class ReadingAndSendingTests
 {
     [Fact]

@@ -7,6 +7,7 @@ using Lab.Topologies;
 
 namespace Lab.Tests.Experiments;
 
+[Collection(nameof(TimingCollection))]
 public class RequestDispatchChapterTests
 {
     [Fact]

@@ -3,6 +3,7 @@ using Lab.Topologies;
 
 namespace Lab.Tests.Experiments;
 
+[Collection(nameof(TimingCollection))]
 public class SingleLoopTests
 {
     const int SlowMs = 900;

@@ -7,6 +7,7 @@ using static Lab.Tests.Topologies.TopologyKit;
 namespace Lab.Tests.Topologies;
 
 /// <summary>The one property each model's chapter shows, checked against the kernel.</summary>
+[Collection(nameof(TimingCollection))]
 public class TopologyBehaviourTests
 {
     static void OneRequestEach(Topology t, int connections, Action? beforeEach = null)
