@@ -12,8 +12,11 @@ public enum AcceptFlags
     CloseOnExec = 0x80000,
 }
 
-/// <summary>What one accept4(2) gave: a connection, or an expected outcome as a value.</summary>
-public abstract record AcceptResult
+/// <summary>
+/// What one accept4(2) gave: a connection, or an expected outcome as a value. Disposing it closes the connection, if
+/// there is one (<c>Keep.One("second", listener.TryAccept())</c> in a cell an instructor re-runs).
+/// </summary>
+public abstract record AcceptResult : IDisposable
 {
     AcceptResult() { }
 
@@ -52,6 +55,9 @@ public abstract record AcceptResult
 
     /// <summary>The connection, or null for the other outcomes.</summary>
     public Connection? ConnectionOrNull => (this as Accepted)?.Connection;
+
+    /// <summary>Closes the accepted connection (nothing for the other outcomes). Safe to call twice.</summary>
+    public void Dispose() => ConnectionOrNull?.Dispose();
 }
 
 /// <summary>
