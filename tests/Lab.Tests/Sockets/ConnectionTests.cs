@@ -207,6 +207,7 @@ public class ConnectionTests
     }
 }
 
+[Collection(nameof(ProcessWide))]   // counts this process's fds: nothing may open or close any beside it
 public class ClientSafetyTests
 {
     [Theory]
