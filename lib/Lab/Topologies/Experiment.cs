@@ -41,6 +41,10 @@ internal sealed class QueueSampler : IDisposable
     {
         var clock = Stopwatch.StartNew();
         var over = new bool[1024];
+        // Samples keep to a schedule (start + k·every), as Lab.Observe's Sampler does: waiting a whole interval after
+        // each read made 1 ms sampling about 800 samples/s (the read's time plus the wait's oversleep).
+        long every = (long)(_every.TotalSeconds * Stopwatch.Frequency);
+        long next = clock.ElapsedTicks;
         while (!_stop.IsCancellationRequested)
         {
             IReadOnlyList<AcceptQueueReading> readings;
@@ -59,7 +63,28 @@ internal sealed class QueueSampler : IDisposable
                 }
                 if (_samples.Count >= MaxSamples) break;
             }
-            _stop.Token.WaitHandle.WaitOne(_every);
+            next += every;
+            long now = clock.ElapsedTicks;
+            if (next < now) next = now; // overran: sample again at once, then keep the new pace
+            else if (!WaitUntil(clock, next)) break;
+        }
+    }
+
+    /// <summary>Sleeps until <paramref name="clock"/> reads <paramref name="deadline"/>; false when stopped meanwhile.</summary>
+    bool WaitUntil(Stopwatch clock, long deadline)
+    {
+        while (true)
+        {
+            long left = deadline - clock.ElapsedTicks;
+            if (left <= 0) return !_stop.IsCancellationRequested;
+            double ms = left * 1000.0 / Stopwatch.Frequency;
+            if (ms > 20)
+            {
+                if (_stop.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min(ms - 10, 50)))) return false;
+                continue;
+            }
+            if (_stop.IsCancellationRequested) return false;
+            Lab.Observe.HighResolutionWait.Sleep(left);
         }
     }
 
