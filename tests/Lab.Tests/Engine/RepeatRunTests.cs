@@ -10,76 +10,67 @@ namespace Lab.Tests.Engine;
 [Collection(nameof(EngineCollection))]
 public class RepeatRunTests
 {
-    [Fact]
-    public async Task ACleanNotebookRunThreeTimesHoldsItsCounts()
+    /// <summary><c>lab run NOTEBOOK --repeat N</c> on a fixture of the "repeat" folder: what it printed, and the executed copy (null if none).</summary>
+    static async Task<(LabProcess.Result R, Notebook? Executed)> RunRepeated(string notebook, int repeat)
     {
         var root = LabProcess.FixtureTree("repeat");
         try
         {
-            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", "01-clean.ipynb"), "--repeat", "3", "--out", Path.Combine(root, "out"));
-            Assert.True(r.ExitCode == 0, r.ToString());
-            Assert.Contains("01-clean.ipynb  run 3/3  cell 3/3", r.Stdout);
-            Assert.Contains("(3 runs in one session)", r.Stdout);
-            Assert.Matches(@"01-clean\.ipynb: after run 1: \d+ fds, \d+ threads \(\d+ pool\); after run 3: \d+ fds, \d+ threads \(\d+ pool\) \(held\)", r.Stdout);
-            // The executed copy holds the last run's outputs, with execution counts going on as a kernel's do.
-            var nb = Notebook.Load(Path.Combine(root, "out", "01-clean.ipynb"), keepOutputs: true);
-            var code = nb.Cells.Where(c => c.IsCode).ToList();
-            Assert.Equal(new int?[] { 7, 8, 9 }, code.Select(c => c.ExecutionCount));
-            Assert.Equal("True", Notebook.ReadText(code[2].Outputs.Single()["data"]!["text/plain"]));
+            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", notebook), "--repeat", repeat.ToString(), "--out", Path.Combine(root, "out"));
+            var executed = Path.Combine(root, "out", notebook);
+            return (r, File.Exists(executed) ? Notebook.Load(executed, keepOutputs: true) : null);
         }
         finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public async Task ACleanNotebookRunThreeTimesHoldsItsCounts()
+    {
+        var (r, nb) = await RunRepeated("01-clean.ipynb", 3);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("01-clean.ipynb  run 3/3  cell 3/3", r.Stdout);
+        Assert.Contains("(3 runs in one session)", r.Stdout);
+        Assert.Matches(@"01-clean\.ipynb: after run 1: \d+ fds, \d+ threads \(\d+ pool\); after run 3: \d+ fds, \d+ threads \(\d+ pool\) \(held\)", r.Stdout);
+        // The executed copy holds the last run's outputs, with execution counts going on as a kernel's do.
+        var code = nb!.Cells.Where(c => c.IsCode).ToList();
+        Assert.Equal(new int?[] { 7, 8, 9 }, code.Select(c => c.ExecutionCount));
+        Assert.Equal("True", Notebook.ReadText(code[2].Outputs.Single()["data"]!["text/plain"]));
     }
 
     [Fact]
     public async Task ANotebookThatLeavesAServerRunningEachTimeFailsNamingWhatGrew()
     {
-        var root = LabProcess.FixtureTree("repeat");
-        try
-        {
-            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", "02-leaky.ipynb"), "--repeat", "3", "--out", Path.Combine(root, "out"));
-            Assert.True(r.ExitCode == 1, r.ToString());
-            // Runs 2 and 3 each left a SingleThreadLoop: its thread, listening socket, epoll, eventfd and spare fd.
-            Assert.Contains("lab run: failed: 02-leaky.ipynb: ran 3 times in one session and left more behind each time", r.Stderr);
-            Assert.Contains("lab-topo loop ×2", r.Stderr);
-            Assert.Contains("socket ×2", r.Stderr);
-            Assert.Contains("anon_inode:[eventpoll] ×2", r.Stderr);
-            Assert.Contains("/dev/null ×2", r.Stderr);
-            Assert.Contains("8 more fds", r.Stderr);
-        }
-        finally { Directory.Delete(root, true); }
+        var (r, _) = await RunRepeated("02-leaky.ipynb", 3);
+        Assert.True(r.ExitCode == 1, r.ToString());
+        // Runs 2 and 3 each left a SingleThreadLoop: its thread, listening socket, epoll, eventfd and spare fd.
+        Assert.Contains("lab run: failed: 02-leaky.ipynb: ran 3 times in one session and left more behind each time", r.Stderr);
+        Assert.Contains("lab-topo loop ×2", r.Stderr);
+        Assert.Contains("socket ×2", r.Stderr);
+        Assert.Contains("anon_inode:[eventpoll] ×2", r.Stderr);
+        Assert.Contains("/dev/null ×2", r.Stderr);
+        Assert.Contains("8 more fds", r.Stderr);
     }
 
     [Fact]
     public async Task ACellThatKeepsItsServerRunsTwiceInARowFromTheSecondRunAndHolds()
     {
-        var root = LabProcess.FixtureTree("repeat");
-        try
-        {
-            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", "03-kept.ipynb"), "--repeat", "2", "--out", Path.Combine(root, "out"));
-            Assert.True(r.ExitCode == 0, r.ToString());
-            Assert.Contains("(held)", r.Stdout);
-            // Run 1: cells 1-4 once (counts 1-4). Run 2: the Keep.One cell twice in a row (6, 7), the others once.
-            var nb = Notebook.Load(Path.Combine(root, "out", "03-kept.ipynb"), keepOutputs: true);
-            Assert.Equal(new int?[] { 5, 7, 8, 9 }, nb.Cells.Where(c => c.IsCode).Select(c => c.ExecutionCount));
-            Assert.Equal(2, Regex.Matches(r.Stdout, @"run 2/2  cell 2/4").Count);
-            Assert.Single(Regex.Matches(r.Stdout, @"run 2/2  cell 2/4 .* ok \(re-run: a set-up cell run again alone\)"));
-        }
-        finally { Directory.Delete(root, true); }
+        var (r, nb) = await RunRepeated("03-kept.ipynb", 2);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("(held)", r.Stdout);
+        // Run 1: cells 1-4 once (counts 1-4). Run 2: the Keep.One cell twice in a row (6, 7), the others once.
+        Assert.Equal(new int?[] { 5, 7, 8, 9 }, nb!.Cells.Where(c => c.IsCode).Select(c => c.ExecutionCount));
+        Assert.Equal(2, Regex.Matches(r.Stdout, @"run 2/2  cell 2/4").Count);
+        Assert.Single(Regex.Matches(r.Stdout, @"run 2/2  cell 2/4 .* ok \(re-run: a set-up cell run again alone\)"));
     }
 
     [Fact]
     public async Task ASetUpCellThatKeepsOnlyPartOfWhatItStartsFailsWhenReRunAlone()
     {
-        var root = LabProcess.FixtureTree("repeat");
-        try
-        {
-            var r = await LabProcess.Run(root, null, "run", Path.Combine(root, "nb", "04-half-kept.ipynb"), "--repeat", "2", "--out", Path.Combine(root, "out"));
-            // The clean-up cell stops the second run's servers; the first of the two set-up runs' unkept server is left.
-            Assert.True(r.ExitCode == 1, r.ToString());
-            Assert.Contains("04-half-kept.ipynb: ran 2 times in one session and left more behind each time", r.Stderr);
-            Assert.Contains("lab-topo loop ×1", r.Stderr);
-        }
-        finally { Directory.Delete(root, true); }
+        var (r, _) = await RunRepeated("04-half-kept.ipynb", 2);
+        // The clean-up cell stops the second run's servers; the first of the two set-up runs' unkept server is left.
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Contains("04-half-kept.ipynb: ran 2 times in one session and left more behind each time", r.Stderr);
+        Assert.Contains("lab-topo loop ×1", r.Stderr);
     }
 
     [Fact]
