@@ -53,11 +53,7 @@ public class BadInputTests
             () => ThreadCaps.Without((int)Capability.NetRaw, () => { Needs.Capabilities(Capability.NetRaw); return 0; }), "CAP_NET_RAW", "--cap-add=NET_RAW"),
     ];
 
-    static string ClosedPort()
-    {
-        using var l = Listener.Open("127.0.0.1:0");
-        return $"127.0.0.1:{l.Port}";
-    }
+    static string ClosedPort() => $"127.0.0.1:{Lab.Tests.Sockets.ClosedPort.Pick()}";
 
     [Theory]
     [MemberData(nameof(Rows))]

@@ -65,8 +65,7 @@ public class ErrnoTests
     [Fact]
     public void EconnrefusedWhenNothingListens()
     {
-        int port;
-        using (var l = Listener.Open("127.0.0.1:0")) port = l.Port;
+        int port = ClosedPort.Pick();
         var e = Assert.Throws<SyscallException>(() => Client.Connect($"127.0.0.1:{port}"));
         Assert.Equal("connect", e.Syscall);
         Assert.Equal("ECONNREFUSED", e.ErrnoName);

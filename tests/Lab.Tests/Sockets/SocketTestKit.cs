@@ -56,3 +56,20 @@ public static class ThreadCaps
 
     public static bool Has(int capability) => Lab.Hosts.Capabilities.Has((Lab.Hosts.Capability)capability);
 }
+
+/// <summary>
+/// A loopback port nothing uses, below the ephemeral range, for "nothing listens here" tests. A port just freed by
+/// closing a listener can be handed to a test running beside (bind to port 0 takes ephemeral ports), and a connect to a
+/// free ephemeral port can, rarely, connect to itself (its own source port); neither happens below the range.
+/// </summary>
+public static class ClosedPort
+{
+    public static int Pick()
+    {
+        int low = int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0]);
+        var used = Lab.Observe.SocketTable.All().Select(r => r.Local.Port).ToHashSet();
+        for (int port = low - 1; port > 1024; port--)
+            if (!used.Contains(port)) return port;
+        throw new InvalidOperationException($"every port from 1025 to {low - 1} is in use");
+    }
+}
