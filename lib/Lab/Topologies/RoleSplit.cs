@@ -61,6 +61,8 @@ public sealed class RoleSplit : Topology
     public int Acceptors { get; }
     /// <summary>Reader threads (0: the listener thread reads).</summary>
     public int Readers { get; }
+    /// <inheritdoc/>
+    public override EmfilePolicy EmfileHandling => Acceptors > 0 ? EmfilePolicy.Pause : base.EmfileHandling;
 
     /// <summary>The Linux thread id of the thread that called listen(2) (0 before <see cref="Topology.Start"/>).</summary>
     public int ListenerThreadId => Volatile.Read(ref _listenerTid);

@@ -71,6 +71,8 @@ public sealed class SharedSocketAcceptors : Topology
 
     /// <summary>How the threads wait for connections.</summary>
     public AcceptorVariant Variant { get; }
+    /// <inheritdoc/>
+    public override EmfilePolicy EmfileHandling => Variant == AcceptorVariant.BlockingAccept ? EmfilePolicy.Pause : base.EmfileHandling;
 
     /// <summary>How often a thread without the accept mutex retries it (<see cref="AcceptorVariant.AcceptMutex"/> only). Defaults to 500 ms.</summary>
     public TimeSpan AcceptMutexDelay { get; }

@@ -64,6 +64,11 @@ public abstract class Topology : ITopology
 
     /// <summary>The options it was made with.</summary>
     public TopologyOptions Options { get; }
+    /// <summary>
+    /// What it does when accept4 says EMFILE: <see cref="TopologyOptions.EmfilePolicy"/>, except where acceptor threads
+    /// sit in a blocking accept (an acceptor owns its thread; there is no loop to keep serving), which always pause.
+    /// </summary>
+    public virtual EmfilePolicy EmfileHandling => Options.EmfilePolicy;
     /// <inheritdoc/>
     public abstract string Name { get; }
     /// <inheritdoc/>

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Lab.Topologies;
 
 /// <summary>Every topology by name, for the CLI (<c>lab serve NAME</c>) and for tests that run one contract against all.</summary>
@@ -18,7 +16,7 @@ public static class TopologyCatalog
         .. Enum.GetValues<AcceptorVariant>().Select(v => ($"SharedSocketAcceptors/{v}", (Func<TopologyOptions, Topology>)(o => new SharedSocketAcceptors(o, v)))),
         ("ReusePortShards", o => new ReusePortShards(o)),
         // Chapter 06's server: one listener thread, acceptor threads in blocking accept, reader threads with epoll.
-        ("RoleSplit/2-acceptors-3-readers", o => new RoleSplit(2, 3, o)),
+        ($"RoleSplit/{DefaultRoles}", o => Create("role-split", o, DefaultRoles)),
     ];
 
     /// <summary>
@@ -40,7 +38,7 @@ public static class TopologyCatalog
             "requestdispatch" or "ramcloud" => new RequestDispatch(options),
             "sharedsocketacceptors" or "nginx" => new SharedSocketAcceptors(options, ParseVariant(variant)),
             "reuseportshards" or "reuseport" => new ReusePortShards(options),
-            "rolesplit" => ParseRoles(variant) is var (a, r) ? new RoleSplit(a, r, options) : throw new UnreachableException(),
+            "rolesplit" => NewRoleSplit(variant, options),
             _ => throw new ArgumentException($"No topology called '{name}'. Use one of: {string.Join(", ", Names)}.", nameof(name)),
         };
     }
@@ -54,14 +52,23 @@ public static class TopologyCatalog
         throw new ArgumentException($"No acceptor variant called '{variant}'. Use one of: blocking-accept, epoll-per-thread, epoll-exclusive, shared-epoll, accept-mutex.", nameof(variant));
     }
 
-    /// <summary>Parses "3-acceptors-5-readers" (null: 2 acceptors, 3 readers) into thread counts.</summary>
+    /// <summary>role-split's variant when none is given.</summary>
+    public const string DefaultRoles = "2-acceptors-3-readers";
+
+    /// <summary>Parses "3-acceptors-5-readers" (null: <see cref="DefaultRoles"/>) into thread counts.</summary>
     public static (int Acceptors, int Readers) ParseRoles(string? variant)
     {
-        if (variant is null) return (2, 3);
+        variant ??= DefaultRoles;
         var m = System.Text.RegularExpressions.Regex.Match(variant, @"^(\d{1,3})-acceptors?-(\d{1,3})-readers?$");
         if (!m.Success)
             throw new ArgumentException($"No role-split variant called '{variant}'. Write it as A-acceptors-R-readers, e.g. 3-acceptors-5-readers.", nameof(variant));
         return (int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value));
+    }
+
+    static RoleSplit NewRoleSplit(string? variant, TopologyOptions? options)
+    {
+        var (acceptors, readers) = ParseRoles(variant);
+        return new RoleSplit(acceptors, readers, options);
     }
 
     static string Normalize(string s) => new string(s.Where(char.IsLetterOrDigit).ToArray()).ToLowerInvariant();

@@ -239,9 +239,10 @@ public class FaultTests
             const int room = 4;
             var (code, _, err) = Run("prlimit", "--pid", server.Id.ToString(), $"--nofile={highest + 1 + room}:{highest + 1 + room}");
             Assert.True(code == 0, $"prlimit: {err}");
-            // Effective variant: blocking accept always pauses (an acceptor owns its thread; there is no loop to keep going),
-            // in the nginx-style acceptors and in chapter 06's role split alike.
-            var behaves = label is "SharedSocketAcceptors/BlockingAccept" || label.StartsWith("RoleSplit/") ? EmfilePolicy.Pause : policy;
+            // What the topology says it does (blocking acceptors always pause), from an unstarted one of the same kind.
+            EmfilePolicy behaves;
+            using (var same = TopologyCatalog.All.Single(e => e.Label == label).Create(new TopologyOptions { EmfilePolicy = policy }))
+                behaves = same.EmfileHandling;
 
             // Hold keep-alive clients until one is not served. At most room + holes fit.
             TestClient? over = null;
