@@ -153,23 +153,7 @@ public sealed class Sampler<T> : IDisposable
         }
     }
 
-    /// <summary>Waits until the stopwatch reads <paramref name="deadline"/>; false if asked to stop meanwhile.</summary>
-    bool WaitUntil(long deadline)
-    {
-        while (true)
-        {
-            long left = deadline - _clock.ElapsedTicks;
-            if (left <= 0) return !_stop.IsSet;
-            double ms = left * 1000.0 / Stopwatch.Frequency;
-            if (ms > 20)
-            {
-                if (_stop.Wait(TimeSpan.FromMilliseconds(Math.Min(ms - 10, 50)))) return false;
-                continue;
-            }
-            if (_stop.IsSet) return false;
-            HighResolutionWait.Sleep(left);
-        }
-    }
+    bool WaitUntil(long deadline) => HighResolutionWait.Until(_clock, deadline, _stop.Wait);
 }
 
 /// <summary>clock_nanosleep for a relative wait in Stopwatch ticks (falls back to Thread.Sleep if unavailable).</summary>
@@ -184,6 +168,27 @@ internal static class HighResolutionWait
     static extern unsafe int clock_nanosleep(int clockid, int flags, timespec* request, timespec* remain);
 
     static bool _unavailable;
+
+    /// <summary>
+    /// Sleeps until <paramref name="clock"/> reads <paramref name="deadline"/> (Stopwatch ticks): far off, in slices of
+    /// <paramref name="waitForStop"/> (true: stop was asked for); within 20 ms, in clock_nanosleep. False when stopped.
+    /// </summary>
+    public static bool Until(Stopwatch clock, long deadline, Func<TimeSpan, bool> waitForStop)
+    {
+        while (true)
+        {
+            long left = deadline - clock.ElapsedTicks;
+            if (left <= 0) return !waitForStop(TimeSpan.Zero);
+            double ms = left * 1000.0 / Stopwatch.Frequency;
+            if (ms > 20)
+            {
+                if (waitForStop(TimeSpan.FromMilliseconds(Math.Min(ms - 10, 50)))) return false;
+                continue;
+            }
+            if (waitForStop(TimeSpan.Zero)) return false;
+            Sleep(left);
+        }
+    }
 
     public static unsafe void Sleep(long stopwatchTicks)
     {

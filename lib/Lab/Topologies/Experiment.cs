@@ -66,27 +66,11 @@ internal sealed class QueueSampler : IDisposable
             next += every;
             long now = clock.ElapsedTicks;
             if (next < now) next = now; // overran: sample again at once, then keep the new pace
-            else if (!WaitUntil(clock, next)) break;
+            else if (!Lab.Observe.HighResolutionWait.Until(clock, next, StopAsked)) break;
         }
     }
 
-    /// <summary>Sleeps until <paramref name="clock"/> reads <paramref name="deadline"/>; false when stopped meanwhile.</summary>
-    bool WaitUntil(Stopwatch clock, long deadline)
-    {
-        while (true)
-        {
-            long left = deadline - clock.ElapsedTicks;
-            if (left <= 0) return !_stop.IsCancellationRequested;
-            double ms = left * 1000.0 / Stopwatch.Frequency;
-            if (ms > 20)
-            {
-                if (_stop.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min(ms - 10, 50)))) return false;
-                continue;
-            }
-            if (_stop.IsCancellationRequested) return false;
-            Lab.Observe.HighResolutionWait.Sleep(left);
-        }
-    }
+    bool StopAsked(TimeSpan wait) => wait == TimeSpan.Zero ? _stop.IsCancellationRequested : _stop.Token.WaitHandle.WaitOne(wait);
 
     public IReadOnlyList<QueueSample> Samples { get { lock (_samples) return _samples.ToList(); } }
 
