@@ -20,8 +20,8 @@ public sealed record SynQueueSample(double Seconds, int SynQueue, int AcceptQueu
 
 /// <summary>
 /// A SYN flood against a listener in a lab host, from inside the same host: a <see cref="RawTcpPeer"/> sends SYNs from
-/// spoofed, unassigned addresses in the host's own /24, so the listener's SYN-ACKs go out of the host's veth to
-/// addresses nobody answers ARP for, and are lost. Legitimate clients connect from this side of the wire (the root
+/// spoofed, unassigned addresses in the host's own /24, so the listener's SYN-ACKs go out of the host's veth to a link
+/// address nobody owns (<see cref="NetHost.PinNeighboursToNowhere"/>), and are lost without a word. Legitimate clients connect from this side of the wire (the root
 /// namespace) at the same time. tcp_syncookies (and, if given, tcp_max_syn_backlog) are set in the host's namespace
 /// only, in scopes restored before <see cref="Run"/> returns. Bounded: at most 5,000 SYNs and 10 s.
 /// </summary>
@@ -68,6 +68,11 @@ public sealed class SynFlood
         try
         {
             long maxSyn = host.Run(() => Sysctl.ReadInt("net.ipv4.tcp_max_syn_backlog"));
+            // SYN-ACKs to the spoofed sources go to a link address nobody owns. Left to ARP, resolution fails after about
+            // 3 s (or at once, for entries an earlier flood left FAILED) and the kernel answers the listener with ICMP
+            // host-unreachable, which drops that request from the SYN queue (ListenDrops): the queue would open slots
+            // mid-flood, and legitimate clients would take them.
+            using var pins = host.PinNeighboursToNowhere(SpoofedSources(host));
             using var listener = host.Run(() => Listener.Open(new IPEndPoint(host.Address, 0), backlog, new ListenerOptions { NonBlocking = true }));
             using var peer = RawTcpPeer.Open(host, listener.LocalEndPoint);
             var before = host.Run(() => NetCounters.Read());

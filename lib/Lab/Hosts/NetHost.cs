@@ -166,6 +166,44 @@ public sealed class NetHost : IDisposable
         }
     }
 
+    /// <summary>
+    /// Pins <paramref name="addresses"/> (on the host's side of the wire) to a link address no interface owns
+    /// (02:00:00:00:00:01, locally administered), as permanent neighbour entries of the host's veth. Packets to them
+    /// leave the host and are dropped silently by the other end, which they are not addressed to: no ARP is asked, so no
+    /// failed resolution ever answers the sender with ICMP host-unreachable (which would, for instance, remove a SYN-ACK's
+    /// request from a listener's SYN queue). The entries vanish with the namespace; disposing the handle removes them earlier.
+    /// </summary>
+    public IDisposable PinNeighboursToNowhere(IReadOnlyList<IPAddress> addresses)
+    {
+        foreach (var a in addresses)
+            if (!SameSubnet(a)) throw new ArgumentException($"{a} is not in {Subnet}, the subnet of {Namespace}'s veth.", nameof(addresses));
+        RunBatch(addresses.Select(a => $"neigh replace {a} lladdr 02:00:00:00:00:01 dev {PeerInterface} nud permanent"));
+        return new NeighbourPins(this, addresses);
+    }
+
+    bool SameSubnet(IPAddress a)
+    {
+        var x = a.GetAddressBytes(); var y = Address.GetAddressBytes();
+        return x.Length == 4 && y.Length == 4 && x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+    }
+
+    void RunBatch(IEnumerable<string> lines)
+    {
+        var r = Command.Run("ip", ["-n", Namespace, "-batch", "-"], stdin: string.Join('\n', lines) + "\n");
+        if (!r.Ok) throw new LabSetupException($"`{r.Command}` failed in {Namespace} (exit {r.ExitCode}): {r.StdErr.Trim()}", "Check that iproute2 is installed and the host still exists.");
+    }
+
+    sealed class NeighbourPins(NetHost host, IReadOnlyList<IPAddress> addresses) : IDisposable
+    {
+        int _done;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0 || host._disposed != 0) return;
+            Command.Run("ip", ["-n", host.Namespace, "-force", "-batch", "-"],
+                stdin: string.Join('\n', addresses.Select(a => $"neigh del {a} dev {host.PeerInterface}")) + "\n");
+        }
+    }
+
     /// <summary>True when <paramref name="address"/> is loopback or belongs to one of the lab's live hosts' subnets.</summary>
     public static bool IsLabAddress(IPAddress address)
     {
