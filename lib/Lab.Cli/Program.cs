@@ -98,13 +98,6 @@ namespace Lab.Cli
             return Directory.GetCurrentDirectory();
         }
 
-        static CancellationTokenSource CtrlC(CancellationToken outer)
-        {
-            var cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
-            Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
-            return cts;
-        }
-
         static TimeSpan? Seconds(double? s) => s is > 0 ? TimeSpan.FromSeconds(s.Value) : null;
 
         static string Line(CellProgress p) =>
@@ -117,7 +110,7 @@ namespace Lab.Cli
                 Console.Error.WriteLine($"lab run: --repeat {repeat}: give 1 to {NotebookRunner.MaxRepeat} (runs of each notebook in one session)");
                 return 2;
             }
-            using var cts = CtrlC(ct);
+            using var ctrlC = new CtrlC(ct);
             var rootDir = RepoRoot();
             outDir = Path.GetFullPath(outDir ?? Path.Combine(rootDir, "artifacts", "run"));
             IReadOnlyList<string> notebooks;
@@ -145,7 +138,7 @@ namespace Lab.Cli
                         }
                         Console.WriteLine(Line(p));
                         if (!p.Result.Succeeded) Console.WriteLine("  " + p.Result.ErrorValue);
-                    }, ct: cts.Token, repeat: repeat);
+                    }, ct: ctrlC.Token, repeat: repeat);
                 }
                 catch (OperationCanceledException) { Console.Error.WriteLine("lab run: cancelled"); return 130; }
                 catch (Exception e) when (e is FormatException or IOException or System.Text.Json.JsonException)
@@ -172,7 +165,7 @@ namespace Lab.Cli
 
         public static async Task<int> BookAsync(string? notebooks, string? outDir, double? timeout, CancellationToken ct)
         {
-            using var cts = CtrlC(ct);
+            using var ctrlC = new CtrlC(ct);
             var rootDir = RepoRoot();
             notebooks = Path.GetFullPath(notebooks ?? Path.Combine(rootDir, "notebooks"));
             outDir = Path.GetFullPath(outDir ?? Path.Combine(rootDir, "artifacts", "book"));
@@ -195,7 +188,7 @@ namespace Lab.Cli
                             string current = "";
                             result = await BookBuilder.BuildAsync(notebooks, outDir, Seconds(timeout),
                                 (i, n, name) => { current = name; task.Value = i; task.Description = Markup.Escape($"{name} ({i + 1}/{n})"); },
-                                p => task.Description = Markup.Escape($"{current} cell {p.Cell}/{p.Of}"), cts.Token);
+                                p => task.Description = Markup.Escape($"{current} cell {p.Cell}/{p.Of}"), ctrlC.Token);
                             task.Value = count;
                             task.Description = "chapters";
                         });
@@ -204,7 +197,7 @@ namespace Lab.Cli
                 {
                     result = await BookBuilder.BuildAsync(notebooks, outDir, Seconds(timeout),
                         (i, n, name) => Console.WriteLine($"[{i + 1}/{n}] {name}"),
-                        p => Console.WriteLine("  " + Line(p)), cts.Token);
+                        p => Console.WriteLine("  " + Line(p)), ctrlC.Token);
                 }
             }
             catch (OperationCanceledException) { Console.Error.WriteLine("lab book: cancelled"); return 130; }

@@ -43,7 +43,8 @@ public static class BenchCommand
             BenchReport report;
             try
             {
-                report = Benchmark.Run(options, line => { lock (o) o.WriteLine(line); }, ct);
+                using var ctrlC = new CtrlC(ct);
+                report = Benchmark.Run(options, line => { lock (o) o.WriteLine(line); }, ctrlC.Token);
             }
             catch (ArgumentException x) { e.WriteLine($"lab bench: {x.Message}"); return Task.FromResult(2); }
             catch (Lab.Hosts.LabSetupException x) { e.WriteLine($"lab bench: {x.Message}"); return Task.FromResult(3); }

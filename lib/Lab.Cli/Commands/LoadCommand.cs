@@ -52,7 +52,8 @@ public static class LoadCommand
             try
             {
                 var progress = new ConsoleProgress(output);
-                var result = LoadGenerator.Run(options, progress, ct);
+                using var ctrlC = new CtrlC(ct);
+                var result = LoadGenerator.Run(options, progress, ctrlC.Token);
                 output.Write(result.ToString());
                 if (result.Throughput.Count > 1)
                     output.WriteLine($"  per second: {string.Join(" ", result.Throughput.Select(t => t.ToString("N0")))}");

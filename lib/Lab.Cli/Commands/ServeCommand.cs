@@ -58,16 +58,17 @@ public static class ServeCommand
                 error.WriteLine($"lab serve: {e.Message}");
                 return Task.FromResult(2);
             }
+            using var stop = new CtrlC(ct); // Ctrl+C ends the run and prints the summary
             using (server)
             {
                 output.WriteLine($"{server.Name} listening on {server.Url} ({server.Metrics.Workers.Count} threads). Ctrl+C stops.");
                 var limit = parse.GetValue(duration) is double s ? TimeSpan.FromSeconds(Math.Clamp(s, 0, 86_400)) : Timeout.InfiniteTimeSpan;
                 var clock = Stopwatch.StartNew();
                 long lastRequests = 0;
-                while (!ct.IsCancellationRequested && (limit == Timeout.InfiniteTimeSpan || clock.Elapsed < limit))
+                while (!stop.Token.IsCancellationRequested && (limit == Timeout.InfiniteTimeSpan || clock.Elapsed < limit))
                 {
                     var left = limit == Timeout.InfiniteTimeSpan ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, (limit - clock.Elapsed).Ticks));
-                    if (left > TimeSpan.Zero) ct.WaitHandle.WaitOne(left);
+                    if (left > TimeSpan.Zero) stop.Token.WaitHandle.WaitOne(left);
                     if (parse.GetValue(quiet)) continue;
                     var m = server.Metrics;
                     var queues = string.Join(" ", server.AcceptQueues().Select(q => $"{q.Length}/{q.Limit}"));

@@ -28,7 +28,8 @@ public static class SoakCommand
             var c = parse.GetValue(connections);
             if (s is < 10 or > 3600 || double.IsNaN(s)) { parse.InvocationConfiguration.Error.WriteLine($"lab soak: --seconds {s}: give 10 to 3600"); return Task.FromResult(2); }
             if (c is < 1 or > 256) { parse.InvocationConfiguration.Error.WriteLine($"lab soak: --connections {c}: give 1 to 256"); return Task.FromResult(2); }
-            var verdict = Soak.Run(TimeSpan.FromSeconds(s), c, output.WriteLine, ct);
+            using var ctrlC = new CtrlC(ct);
+            var verdict = Soak.Run(TimeSpan.FromSeconds(s), c, output.WriteLine, ctrlC.Token);
             output.WriteLine(verdict.ToString());
             return Task.FromResult(verdict.Passed ? 0 : 1);
         });

@@ -47,6 +47,39 @@ public class TerminationTests
     }
 }
 
+/// <summary>Ctrl+C ends a long-running lab command the way its own deadline does: it stops and prints what it has.</summary>
+public class CtrlCTests
+{
+    [Fact]
+    public void SigintStopsLabServeWhichPrintsItsSummaryAndExitsZero()
+    {
+        int port;
+        using (var probe = Lab.Sockets.Listener.Open("127.0.0.1:0")) port = probe.Port;
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { LabProcess.Dll, "serve", "single-thread-loop", "--port", port.ToString(), "--quiet", "--duration", "60" })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        // Its first line says it listens (and its Ctrl+C handler is in place by then).
+        var first = p.StandardOutput.ReadLineAsync();
+        Assert.True(first.Wait(TimeSpan.FromSeconds(30)), "lab serve printed nothing within 30 s");
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        try
+        {
+            Assert.Contains("listening on", first.Result ?? $"(exited {p.ExitCode}: {stderr.Result})");
+            using (var c = new Lab.Tests.Topologies.TestClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port)))
+                Assert.Equal(200, c.Get().Status);
+            Assert.Equal(0, Tmds.Linux.LibC.kill(p.Id, Tmds.Linux.LibC.SIGINT));
+            Assert.True(p.WaitForExit(10_000), "lab serve did not stop within 10 s of SIGINT");
+            // Without a handler of its own, .NET dies of SIGINT (exit 130, nothing printed after the first line).
+            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {stdout.Result} {stderr.Result}");
+            Assert.Contains("1 accepted, 1 requests", stdout.Result); // the summary counts the one client
+            Assert.Contains("stopped in", stdout.Result);
+        }
+        finally { if (!p.HasExited) p.Kill(entireProcessTree: true); }
+    }
+}
+
 public class KeepTests
 {
     sealed class Probe : IDisposable { public bool Disposed; public void Dispose() => Disposed = true; }
