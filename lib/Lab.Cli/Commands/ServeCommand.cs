@@ -22,7 +22,7 @@ public static class ServeCommand
         var backlog = new Option<int>("--backlog", "-b") { Description = "listen(2) backlog (capped by net.core.somaxconn).", DefaultValueFactory = _ => 128 };
         var duration = new Option<double?>("--duration", "-d") { Description = "Stop after this many seconds (default: until Ctrl+C)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only the start and final summary." };
-        var emfile = new Option<string>("--emfile") { Description = "What accept4's EMFILE (out of descriptors) does: reserve-fd (libuv's spare descriptor: accept and close) or pause (nginx's: stop accepting for 100 ms).", DefaultValueFactory = _ => "reserve-fd" };
+        var emfile = new Option<string>("--emfile") { Description = "What running out of descriptors does (accept4's EMFILE, or fewer than 16 left free for the .NET runtime): reserve-fd (libuv's spare descriptor: accept and close) or pause (nginx's: stop accepting for 100 ms).", DefaultValueFactory = _ => "reserve-fd" };
 
         var command = new Command("serve", "Run a server topology from the notes until Ctrl+C, printing per-thread counts and the accept queue each second.")
         {

@@ -129,14 +129,14 @@ public sealed class RoleSplit : Topology
         {
             while (!Stopping)
             {
+                if (Fds.Low(LiveConnections)) { PauseForDescriptors(c.Index); continue; }
                 c.Sleeping();
                 AcceptResult r;
                 try { r = listener.Accept(null, StopToken, Serving.Flags); }
                 catch (SyscallException e) when (e.Errno is EMFILE or ENFILE)
                 {
                     c.Awake(false);
-                    Event(TopologyEventKind.AcceptEmfile, c.Index, -(long)Options.EmfilePause.TotalMilliseconds);
-                    StopToken.WaitHandle.WaitOne(Options.EmfilePause);
+                    PauseForDescriptors(c.Index);
                     continue;
                 }
                 c.Awake(r is AcceptResult.Accepted);

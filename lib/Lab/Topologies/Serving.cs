@@ -94,6 +94,8 @@ internal static class Serving
         int n = 0;
         for (int i = 0; i < AcceptBatch; i++)
         {
+            // Fewer descriptors free than the runtime's headroom: the EMFILE policy now, before accept4 says it.
+            if (t.Fds.Low(t.LiveConnections)) return OnEmfile(t, listener, worker) ? n : PauseListener;
             AcceptResult r;
             try { r = listener.TryAccept(Flags); }
             catch (ObjectDisposedException) { break; } // closed by Stop or CloseShard
@@ -118,6 +120,7 @@ internal static class Serving
     {
         c.Count(ref c.Accepted);
         t.Event(TopologyEventKind.Accepted, worker, conn.Handle.Number);
+        t.Fds.Accepted(conn.Handle.Number, t.LiveConnections);
         if (t.Options.MaxConnections is int max && t.LiveConnections >= max)
         {
             t.Event(TopologyEventKind.ConnectionRejected, worker, t.LiveConnections);

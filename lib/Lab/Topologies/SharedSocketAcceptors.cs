@@ -142,17 +142,13 @@ public sealed class SharedSocketAcceptors : Topology
         };
         while (!Stopping)
         {
+            if (Fds.Low(LiveConnections)) { PauseForDescriptors(c.Index); continue; }
             c.Sleeping();
             var (conn, err) = BlockingAccept(listener);
             c.Awake(conn is not null);
             if (conn is not null) { Serving.Accepted(this, conn, c, c.Index, handOff); continue; }
             if (Stopping) break;
-            if (err is EMFILE or ENFILE)
-            {
-                // An acceptor owns its thread, so EMFILE's policy here is always the pause: a wait that Stop cuts short.
-                Event(TopologyEventKind.AcceptEmfile, c.Index, -(long)Options.EmfilePause.TotalMilliseconds);
-                StopToken.WaitHandle.WaitOne(Options.EmfilePause);
-            }
+            if (err is EMFILE or ENFILE) PauseForDescriptors(c.Index);
             else if (err is ECONNABORTED or EPROTO or ENETDOWN or ENOPROTOOPT or EHOSTDOWN or ENONET or EHOSTUNREACH or EOPNOTSUPP or ENETUNREACH)
                 Event(TopologyEventKind.AcceptAborted, c.Index, err);
             else if (err != EAGAIN)

@@ -101,8 +101,20 @@ public abstract class Topology : ITopology
     internal Action<TopologyEventKind, int>? RequestHook;
 
     internal bool Stopping => _stop.IsCancellationRequested;
+
+    /// <summary>
+    /// Out of descriptors (EMFILE, or within <see cref="TopologyOptions.FdHeadroom"/>) in a thread that owns a blocking
+    /// accept: the policy there is always the pause (no loop to keep serving), a wait that Stop cuts short.
+    /// </summary>
+    internal void PauseForDescriptors(int worker)
+    {
+        Event(TopologyEventKind.AcceptEmfile, worker, -(long)Options.EmfilePause.TotalMilliseconds);
+        StopToken.WaitHandle.WaitOne(Options.EmfilePause);
+    }
     internal CancellationToken StopToken => _stop.Token;
     internal ReserveFd Reserve { get; }
+    /// <summary>The descriptors left free for the runtime (<see cref="TopologyOptions.FdHeadroom"/>); set by <see cref="Start"/>.</summary>
+    internal FdBudget Fds { get; private set; } = new(0, 0);
 
     /// <inheritdoc/>
     public void Start()
@@ -117,6 +129,7 @@ public abstract class Topology : ITopology
         try
         {
             if (Options.EmfilePolicy == EmfilePolicy.ReserveFd) Reserve.Open();
+            Fds = new FdBudget(Options.FdHeadroom, LiveConnections);
             StartCore();
         }
         catch

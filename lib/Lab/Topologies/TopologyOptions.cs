@@ -3,7 +3,10 @@ using Lab.Sockets;
 
 namespace Lab.Topologies;
 
-/// <summary>What a topology does when accept4 fails with EMFILE (the process is out of file descriptors).</summary>
+/// <summary>
+/// What a topology does when accept4 fails with EMFILE (the process is out of file descriptors), or when fewer than
+/// <see cref="TopologyOptions.FdHeadroom"/> are left free for the runtime.
+/// </summary>
 public enum EmfilePolicy
 {
     /// <summary>
@@ -51,6 +54,13 @@ public sealed record TopologyOptions
     public TimeSpan EmfilePause { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
+    /// Descriptors left free for the .NET runtime: with fewer than this many free below RLIMIT_NOFILE, the topology
+    /// applies <see cref="EmfilePolicy"/> as if accept4 had said EMFILE. At the limit itself the runtime cannot start a
+    /// thread or load an assembly, and the process dies ("Out of memory."). 0 turns it off. Defaults to 16.
+    /// </summary>
+    public int FdHeadroom { get; init; } = 16;
+
+    /// <summary>
     /// Record per-request events (Read, RequestStarted, RequestServed, Dispatch...) in <see cref="Topology.Events"/>.
     /// Turn off for benchmarks; connection events and every counter stay on. Defaults to true.
     /// </summary>
@@ -81,6 +91,8 @@ public sealed record TopologyOptions
             throw new ArgumentOutOfRangeException(nameof(MaxConnections), MaxConnections, $"MaxConnections = {MaxConnections} must be at least 1, or null for no limit.");
         if (EmfilePause < TimeSpan.Zero || EmfilePause > TimeSpan.FromSeconds(10))
             throw new ArgumentOutOfRangeException(nameof(EmfilePause), EmfilePause, "EmfilePause must be between 0 and 10 s.");
+        if (FdHeadroom is < 0 or > 1024)
+            throw new ArgumentOutOfRangeException(nameof(FdHeadroom), FdHeadroom, $"FdHeadroom = {FdHeadroom} is outside 0..1024 (descriptors left free for the runtime; 0 turns it off).");
         if (EventCapacity is < 1024 or > 1 << 20 || (EventCapacity & (EventCapacity - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(EventCapacity), EventCapacity, "EventCapacity must be a power of two from 1024 to 1048576.");
         if (!Enum.IsDefined(EmfilePolicy))

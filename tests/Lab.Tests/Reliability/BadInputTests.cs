@@ -40,6 +40,7 @@ public class BadInputTests
         new Row("connect off this machine", () => Client.Connect("8.8.8.8:53", TimeSpan.FromSeconds(1)), "8.8.8.8", "NetHost.Create"),
         new Row("minus one clients", () => Clients.Open(Busy.LocalEndPoint, -1), "-1"),
         new Row("a million clients", () => Clients.Open(Busy.LocalEndPoint, 1_000_000), "1000000", "ulimit"),
+        new Row("a negative descriptor headroom", () => new Lab.Topologies.TopologyOptions { FdHeadroom = -1 }.Validate(), "FdHeadroom", "-1", "0..1024"),
         new Row("a host name with spaces", () => NetHost.Create("my host"), "my host"),
         new Row("an unknown sysctl", () => Sysctl.Set("net.ipv4.tcp_no_such_thing", 1), "net.ipv4.tcp_no_such_thing"),
         new Row("a sysctl out of range", () => Sysctl.Set("net.ipv4.tcp_syncookies", 7), "net.ipv4.tcp_syncookies", "7", "0..2"),

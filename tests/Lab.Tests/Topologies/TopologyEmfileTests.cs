@@ -68,6 +68,41 @@ public class TopologyEmfileTests
         Assert.Empty(t.Failures);
     }
 
+    [Theory]
+    [InlineData(16)]
+    [InlineData(0)]
+    public void ReserveFdRefusesWhileTheRuntimesHeadroomIsStillFree(int headroom)
+    {
+        using var t = Started(o => new SingleThreadLoop(o), new TopologyOptions { EmfilePolicy = EmfilePolicy.ReserveFd, FdHeadroom = headroom });
+        using var before = new TestClient(t.LocalEndPoint);
+        Assert.Equal(200, before.Get().Status);
+        using (new OutOfDescriptors(spare: 8)) // 8 free: fewer than the default headroom of 16
+        {
+            Thread.Sleep(150); // the topology reads the limit at most every 100 ms, and counts its descriptors when it changed
+            using var client = new TestClient(t.LocalEndPoint);
+            if (headroom == 0)
+            {
+                Assert.Equal(200, client.Get().Status); // no headroom: it serves until accept4 itself fails
+                return;
+            }
+            Assert.True(client.SeesClose(), "refused although accept4 would have succeeded");
+            Assert.True(Eventually.Holds(() => t.Events.Count(TopologyEventKind.AcceptEmfile) >= 1));
+            Assert.True(FreeDescriptors() >= 4, $"{FreeDescriptors()} free"); // left for the runtime
+            Assert.Equal(200, before.Get().Status); // the connection it had is still served
+        }
+        Thread.Sleep(150);
+        using var after = new TestClient(t.LocalEndPoint); // descriptors back: accepting goes on
+        Assert.Equal(200, after.Get().Status);
+        Assert.Empty(t.Failures);
+    }
+
+    static unsafe long FreeDescriptors()
+    {
+        rlimit r;
+        Assert.Equal(0, sys_resource.getrlimit(sys_resource.RLIMIT_NOFILE, &r));
+        return (long)r.rlim_cur - (Directory.GetFiles("/proc/self/fd").Length - 1);
+    }
+
     [Fact]
     public void PauseLeavesTheConnectionQueuedUntilDescriptorsFree()
     {
