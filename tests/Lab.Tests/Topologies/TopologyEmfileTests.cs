@@ -108,8 +108,11 @@ public class TopologyEmfileTests
     {
         using var t = Started(o => new DispatcherWorkers(o), new TopologyOptions { EmfilePolicy = EmfilePolicy.Pause, EmfilePause = TimeSpan.FromMilliseconds(50) });
         TestClient waiting;
-        using (new OutOfDescriptors(spare: 1))
+        // 8 free: within the runtime's headroom, so the topology pauses while this test host can still start threads.
+        // With 1 free (accept4's own EMFILE) the host itself failed in CI: OutOfMemoryException in this test's thread.
+        using (new OutOfDescriptors(spare: 8))
         {
+            Thread.Sleep(150); // the topology reads the limit at most every 100 ms
             waiting = new TestClient(t.LocalEndPoint);
             waiting.Send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
             Assert.True(Eventually.Holds(() => t.Events.Count(TopologyEventKind.AcceptEmfile) >= 2), "paused, retried, paused again");
