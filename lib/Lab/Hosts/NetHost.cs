@@ -176,22 +176,19 @@ public sealed class NetHost : IDisposable
     public IDisposable PinNeighboursToNowhere(IReadOnlyList<IPAddress> addresses)
     {
         foreach (var a in addresses)
-            if (!SameSubnet(a)) throw new ArgumentException($"{a} is not in {Subnet}, the subnet of {Namespace}'s veth.", nameof(addresses));
-        RunBatch(addresses.Select(a => $"neigh replace {a} lladdr 02:00:00:00:00:01 dev {PeerInterface} nud permanent"));
+            if (!InSubnet(a)) throw new ArgumentException($"{a} is not in {Subnet}, the subnet of {Namespace}'s veth.", nameof(addresses));
+        var r = IpBatch(addresses.Select(a => $"neigh replace {a} lladdr 02:00:00:00:00:01 dev {PeerInterface} nud permanent"));
+        if (!r.Ok) throw new LabSetupException($"`{r.Command}` failed in {Namespace} (exit {r.ExitCode}): {r.StdErr.Trim()}", "Check that iproute2 is installed and the host still exists.");
         return new NeighbourPins(this, addresses);
     }
 
-    bool SameSubnet(IPAddress a)
-    {
-        var x = a.GetAddressBytes(); var y = Address.GetAddressBytes();
-        return x.Length == 4 && y.Length == 4 && x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
-    }
+    /// <summary>True when <paramref name="address"/> (IPv4) is in this host's /24, <see cref="Subnet"/>.</summary>
+    bool InSubnet(IPAddress address) =>
+        address.AddressFamily == AddressFamily.InterNetwork && HostAddress.GetAddressBytes().AsSpan(0, 3).SequenceEqual(address.GetAddressBytes().AsSpan(0, 3));
 
-    void RunBatch(IEnumerable<string> lines)
-    {
-        var r = Command.Run("ip", ["-n", Namespace, "-batch", "-"], stdin: string.Join('\n', lines) + "\n");
-        if (!r.Ok) throw new LabSetupException($"`{r.Command}` failed in {Namespace} (exit {r.ExitCode}): {r.StdErr.Trim()}", "Check that iproute2 is installed and the host still exists.");
-    }
+    /// <summary>Runs `ip` commands in this host's namespace, one per line (ip -batch; -force goes on after a failed line).</summary>
+    CommandResult IpBatch(IEnumerable<string> lines, bool force = false) =>
+        Command.Run("ip", force ? ["-n", Namespace, "-force", "-batch", "-"] : ["-n", Namespace, "-batch", "-"], stdin: string.Join('\n', lines) + "\n");
 
     sealed class NeighbourPins(NetHost host, IReadOnlyList<IPAddress> addresses) : IDisposable
     {
@@ -199,8 +196,7 @@ public sealed class NetHost : IDisposable
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _done, 1) != 0 || host._disposed != 0) return;
-            Command.Run("ip", ["-n", host.Namespace, "-force", "-batch", "-"],
-                stdin: string.Join('\n', addresses.Select(a => $"neigh del {a} dev {host.PeerInterface}")) + "\n");
+            host.IpBatch(addresses.Select(a => $"neigh del {a} dev {host.PeerInterface}"), force: true);
         }
     }
 
@@ -210,8 +206,7 @@ public sealed class NetHost : IDisposable
         if (IPAddress.IsLoopback(address)) return true;
         if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         if (address.AddressFamily != AddressFamily.InterNetwork) return false;
-        var b = address.GetAddressBytes();
-        lock (Gate) return LiveHosts.Any(h => h.HostAddress.GetAddressBytes().AsSpan(0, 3).SequenceEqual(b.AsSpan(0, 3)));
+        lock (Gate) return LiveHosts.Any(h => h.InSubnet(address));
     }
 
     /// <summary>

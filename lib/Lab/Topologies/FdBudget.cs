@@ -14,9 +14,8 @@ namespace Lab.Topologies;
 /// Free descriptors are estimated without a syscall per accept: the soft limit (re-read at most every 100 ms, so a
 /// limit lowered from outside with prlimit is seen), minus the descriptors that are not this topology's connections
 /// (counted in /proc/self/fd at start, when the limit changes, and whenever an accepted descriptor lands inside the
-/// headroom), minus the
-/// live connections. The kernel hands out the lowest free number, so an accepted descriptor at limit − headroom or
-/// above means fewer than headroom are free, whatever the estimate said.
+/// headroom), minus the live connections. The kernel hands out the lowest free number, so an accepted descriptor at
+/// limit − headroom or above means fewer than headroom are free, whatever the estimate said.
 /// </remarks>
 internal sealed class FdBudget
 {
