@@ -15,11 +15,12 @@ public static class SoakCommand
     {
         var seconds = new Option<double>("--seconds", "-s") { Description = "How long to run, 10 to 3600 s. Defaults to 600 (bench/soak); CI runs 30.", DefaultValueFactory = _ => 600 };
         var csvPath = new Option<string?>("--csv") { Description = "Also write every reading between slices to this CSV file (bench/soak's curve)." };
+        var svgPath = new Option<string?>("--svg") { Description = "Also write the memory curve to this SVG file at the end (bench/README.md's chart)." };
         var leak = new Option<int>("--leak-per-connection") { Description = "A deliberate native leak of this many bytes per accepted connection, 0 to 65536, to prove the verdict catches one. Defaults to 0." };
         var connections = new Option<int>("--connections", "-c") { Description = "Client connections in each slice, 1 to 256. Defaults to 8.", DefaultValueFactory = _ => 8 };
         var command = new Command("soak", "Churn connections through every topology for a while; fail if a request is lost or memory or fds grow.")
         {
-            seconds, connections, csvPath, leak,
+            seconds, connections, csvPath, svgPath, leak,
         };
         command.SetAction((parse, ct) =>
         {
@@ -32,7 +33,7 @@ public static class SoakCommand
             if (l is < 0 or > 65536) { parse.InvocationConfiguration.Error.WriteLine($"lab soak: --leak-per-connection {l}: give 0 to 65536 bytes"); return Task.FromResult(2); }
             using var ctrlC = new CtrlC(ct);
             using var csv = parse.GetValue(csvPath) is { } path ? new StreamWriter(path) : null;
-            var verdict = Soak.Run(new SoakOptions { Duration = TimeSpan.FromSeconds(s), Connections = c, LeakPerConnection = l, Csv = csv }, output.WriteLine, ctrlC.Token);
+            var verdict = Soak.Run(new SoakOptions { Duration = TimeSpan.FromSeconds(s), Connections = c, LeakPerConnection = l, Csv = csv, SvgPath = parse.GetValue(svgPath) }, output.WriteLine, ctrlC.Token);
             output.WriteLine(verdict.ToString());
             return Task.FromResult(verdict.Passed ? 0 : 1);
         });

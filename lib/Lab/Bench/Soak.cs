@@ -12,9 +12,9 @@ namespace Lab.Bench;
 /// Two readings of this process between two slices, with no topology running: <see cref="Held"/> after a full
 /// collection (what the process keeps: the GC holds freed regions committed for reuse), and <see cref="Live"/> after an
 /// aggressive one and malloc_trim (what it still uses). <see cref="Connections"/> and <see cref="Requests"/> count from
-/// the start of the run.
+/// the start of the run; <see cref="Topology"/> and <see cref="KeepAlive"/> say what the slice before the reading ran.
 /// </summary>
-public readonly record struct SoakSample(TimeSpan At, long Connections, long Requests, ProcessMemory Held, ProcessMemory Live);
+public readonly record struct SoakSample(TimeSpan At, string Topology, bool KeepAlive, long Connections, long Requests, ProcessMemory Held, ProcessMemory Live);
 
 /// <summary>What a soak found, and the rules it is judged by.</summary>
 public sealed record SoakVerdict(TimeSpan Elapsed, int Slices, long Sent, long Received, LoadErrors Errors, long Cut, long ServerServed,
@@ -136,6 +136,8 @@ public sealed record SoakOptions
     public int LeakPerConnection { get; init; }
     /// <summary>Also writes every reading to this CSV (a header, then a row per slice). Defaults to none.</summary>
     public TextWriter? Csv { get; init; }
+    /// <summary>Also writes the memory curve (<see cref="SoakChart"/>) to this SVG file at the end. Defaults to none.</summary>
+    public string? SvgPath { get; init; }
 }
 
 /// <summary>The soak itself: slices of load, one topology and one connection mode each, readings in between.</summary>
@@ -198,7 +200,7 @@ public static class Soak
             }
             if (options.LeakPerConnection > 0) Leak(leaked, server.Metrics.ConnectionsAccepted, options.LeakPerConnection);
             var held = ProcessMemory.Read(Collect.Full);
-            var now = new SoakSample(clock.Elapsed, opened, received, held, ProcessMemory.Read(Collect.Aggressive));
+            var now = new SoakSample(clock.Elapsed, label, keepAlive, opened, received, held, ProcessMemory.Read(Collect.Aggressive));
             samples.Add(now);
             k++;
             print($"[{clock.Elapsed.TotalSeconds,5:0}s] {k,3} {label,-37} {(keepAlive ? "keep-alive" : "close     ")} {r?.Completed ?? 0,9:N0} ok {r?.Errors.Total ?? 0,4:N0} err {r?.Unfinished ?? 0,3} cut  " +
@@ -209,6 +211,8 @@ public static class Soak
         }
         if (ct.IsCancellationRequested) failures.Add("cancelled before the end");
         unsafe { foreach (var p in leaked) NativeMemory.Free((void*)p); }
+        if (options.SvgPath is { } svg && samples.Count >= 2)
+            File.WriteAllText(svg, SoakChart.Svg(samples, $"lab soak --seconds {options.Duration.TotalSeconds:0}: {opened:N0} connections, {received:N0} requests, {samples.Count} readings"));
         return new SoakVerdict(clock.Elapsed, k, sent, received, new LoadErrors(errors[0], errors[1], errors[2], errors[3], errors[4], errors[5]), cut, served, samples, failures);
     }
 
