@@ -12,6 +12,20 @@ static class LabProcess
 
     public static string Dll => Path.Combine(RepoRoot.Path, "artifacts", "bin", "Lab.Cli", "debug", "Lab.Cli.dll");
 
+    /// <summary>
+    /// Starts the built `lab` with <paramref name="args"/> so that SIGINT reaches it as Ctrl+C from a terminal does. A
+    /// process started with SIGINT ignored (a script's `cmd &amp;` without job control, nohup) passes that on to every
+    /// child, and .NET installs no handler for a signal ignored at start, so Console.CancelKeyPress never fires and a
+    /// test's SIGINT does nothing (seen: busy-machine runs launched in the background failed every Ctrl+C test).
+    /// `env --default-signal=INT` (coreutils 8.31+) restores the default before it execs dotnet, keeping the pid.
+    /// </summary>
+    public static ProcessStartInfo Interruptible(IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo("env") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--default-signal=INT", "dotnet", Dll }.Concat(args)) psi.ArgumentList.Add(a);
+        return psi;
+    }
+
     public static async Task<Result> Run(string workingDirectory, string? stdin, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")

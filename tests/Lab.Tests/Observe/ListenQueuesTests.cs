@@ -10,7 +10,8 @@ public class ListenQueuesTests(ITestOutputHelper output)
     /// <summary>
     /// A reader reuses one netlink socket and prebuilt requests: a read allocates nothing on the managed heap
     /// (the reading is a struct). Its time is the kernel's walk of the listen table and the established table
-    /// (tcp_ehash_entries buckets, one walk per family), reported here, not asserted tightly.
+    /// (tcp_ehash_entries buckets, one walk per family), reported here, not asserted: on a busy machine beside the
+    /// rest of the suite one read of both queues took 34 ms, so the reads stop after 3 s (at least 20 are made).
     /// </summary>
     [Fact]
     public void AReaderAllocatesNothingPerReadAndAgreesWithSs()
@@ -32,19 +33,19 @@ public class ListenQueuesTests(ITestOutputHelper output)
                 using (reader)
                 {
                     for (int i = 0; i < 20; i++) reader.Read(); // warm up (JIT, buffers)
-                    const int N = 300;
+                    const int Most = 300, Least = 20;
                     long allocated = GC.GetAllocatedBytesForCurrentThread();
                     var sw = Stopwatch.StartNew();
                     ListenQueueReading last = default;
-                    for (int i = 0; i < N; i++) last = reader.Read();
+                    int N = 0;
+                    while (N < Most && (N < Least || sw.Elapsed < TimeSpan.FromSeconds(3))) { last = reader.Read(); N++; }
                     sw.Stop();
                     long perRead = (GC.GetAllocatedBytesForCurrentThread() - allocated) / N;
-                    output.WriteLine($"{name}: {sw.Elapsed.TotalMicroseconds / N:0} µs and {perRead} bytes per read; {last}");
+                    output.WriteLine($"{name}: {N} reads, {sw.Elapsed.TotalMicroseconds / N:0} µs and {perRead} bytes per read; {last}");
                     var ss = Assert.Single(Tool.Ss("-ltnH", $"sport = :{ep.Port}"));
                     Assert.Equal((ss.RecvQ, ss.SendQ), (last.AcceptQueue, last.AcceptLimit));
                     Assert.Equal((1, 9, reader.IncludesSynQueue ? 0 : -1), (last.AcceptQueue, last.AcceptLimit, last.SynQueue));
-                    Assert.True(perRead < 16, $"{perRead} bytes allocated per read");
-                    Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"{N} reads took {sw.Elapsed}");
+                    Assert.True(perRead < 16, $"{perRead} bytes allocated per read over {N} reads");
                 }
             }
         }

@@ -210,12 +210,10 @@ public class FaultTests
         var name = label.Split('/');
         int port;
         using (var probe = Listener.Open("127.0.0.1:0")) port = probe.Port; // free a moment ago; lab serve binds it next
-        var args = new List<string> { LabProcess.Dll, "serve", name[0], "--port", port.ToString(), "--quiet", "--duration", "60",
+        var args = new List<string> { "serve", name[0], "--port", port.ToString(), "--quiet", "--duration", "60",
             "--emfile", policy == EmfilePolicy.Pause ? "pause" : "reserve-fd" };
         if (name.Length > 1) args.AddRange(["--variant", name[1]]);
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var server = Process.Start(psi)!;
+        using var server = Process.Start(LabProcess.Interruptible(args))!;
         var stdout = server.StandardOutput.ReadToEndAsync();
         var stderr = server.StandardError.ReadToEndAsync();
         var held = new List<TestClient>();

@@ -59,7 +59,7 @@ public class SoakTests
     }
 
     static SoakSample Reading(double seconds, long connections, double liveMb, double heldMb) =>
-        new(TimeSpan.FromSeconds(seconds), connections, connections * 3,
+        new(TimeSpan.FromSeconds(seconds), "SingleThreadLoop", seconds < 15, connections, connections * 3,
             new ProcessMemory((long)(heldMb * 1048576), 0, 4 << 20, 0, 0, 0, 0, 0, 8, 78),
             new ProcessMemory((long)(liveMb * 1048576), 0, 4 << 20, 0, 0, 0, 0, 0, 8, 78));
 

@@ -55,10 +55,7 @@ public class CtrlCTests
     {
         int port;
         using (var probe = Lab.Sockets.Listener.Open("127.0.0.1:0")) port = probe.Port;
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { LabProcess.Dll, "serve", "single-thread-loop", "--port", port.ToString(), "--quiet", "--duration", "60" })
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
+        using var p = Process.Start(LabProcess.Interruptible(["serve", "single-thread-loop", "--port", port.ToString(), "--quiet", "--duration", "60"]))!;
         // Its first line says it listens (and its Ctrl+C handler is in place by then).
         var first = p.StandardOutput.ReadLineAsync();
         Assert.True(first.Wait(TimeSpan.FromSeconds(30)), "lab serve printed nothing within 30 s");
