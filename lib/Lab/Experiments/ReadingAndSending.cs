@@ -382,9 +382,14 @@ public static class ReadingAndSending
         {
             var r = w.Write(chunk);
             if (r.IsData) { filled += r.Bytes; continue; }
-            // EAGAIN. The queues take a moment to settle (the reader compacts its queue and re-advertises room):
-            // full means no room for 300 ms.
-            if ((Sys.Poll(w.Handle, LibC.POLLOUT, 300, "writer") & LibC.POLLOUT) == 0) break;
+            // EAGAIN. The queues take a moment to settle (the reader compacts its queue and re-advertises room, late
+            // ACKs free sent data): wait up to 300 ms for room. POLLOUT needs a third of the send buffer free, but a
+            // write needs only some room (sk_stream_memory_free), and on a busy machine late ACKs freed a little: the
+            // "blocking" write then returned at once. So full means a write still returns EAGAIN after the wait.
+            Sys.Poll(w.Handle, LibC.POLLOUT, 300, "writer");
+            r = w.Write(chunk);
+            if (r.IsData) { filled += r.Bytes; continue; }
+            break;
         }
         int recvQ = pair.Server.InQueue, sendQ = w.OutQueue;
         w.NonBlocking = false;
@@ -411,8 +416,9 @@ public static class ReadingAndSending
     }
 
     /// <summary>
-    /// Small writes on an idle connection (Nagle on, the default): each write after <paramref name="idleGap"/> of
-    /// silence, timed from write() to the moment the peer's socket is readable. Returns microseconds per write and
+    /// Small writes on an idle connection (Nagle on, the default): each write once everything before it is
+    /// acknowledged and <paramref name="idleGap"/> has passed, timed from write() to the moment the peer's socket is
+    /// readable. Returns microseconds per write and
     /// the data segments captured (empty without CAP_NET_RAW).
     /// </summary>
     public static IdleWriteResult IdleWrites(int writes = 20, int bytes = 10, TimeSpan? idleGap = null)
@@ -426,6 +432,10 @@ public static class ReadingAndSending
         var buf = new byte[bytes * 2];
         for (int i = 0; i < writes; i++)
         {
+            // Idle means nothing unacknowledged (SIOCOUTQ 0: Nagle holds a small write only behind unacked data), then
+            // the gap. A fixed gap alone is not idle on a busy machine, where the peer's ACK can come later than it.
+            var acked = Stopwatch.StartNew();
+            while (pair.Client.OutQueue > 0 && acked.Elapsed < TimeSpan.FromSeconds(2)) Thread.Sleep(1);
             Thread.Sleep(gap);
             var sw = Stopwatch.StartNew();
             pair.Client.Write(data);

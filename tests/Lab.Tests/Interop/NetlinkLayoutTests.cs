@@ -19,10 +19,11 @@ public class NetlinkLayoutTests(ITestOutputHelper output)
         typeof(sockaddr_nl), typeof(nlmsghdr), typeof(nlmsgerr), typeof(nlattr),
         typeof(inet_diag_sockid), typeof(inet_diag_req), typeof(inet_diag_req_v2), typeof(inet_diag_msg), typeof(inet_diag_bc_op),
         typeof(rtattr), typeof(ifinfomsg), typeof(rtgenmsg), typeof(ifaddrmsg),
+        typeof(sock_filter), typeof(sock_fprog), typeof(tpacket_stats), typeof(mallinfo2),
     ];
 
     static readonly Type[] ConstantClasses =
-        [typeof(netlink), typeof(sock_diag), typeof(inet_diag), typeof(rtnetlink), typeof(if_addr), typeof(if_link)];
+        [typeof(netlink), typeof(sock_diag), typeof(inet_diag), typeof(rtnetlink), typeof(if_addr), typeof(if_link), typeof(filter)];
 
     const string Includes = """
         #include <stddef.h>
@@ -34,6 +35,9 @@ public class NetlinkLayoutTests(ITestOutputHelper output)
         #include <linux/if_addr.h>
         #include <linux/if_link.h>
         #include <linux/if.h>
+        #include <linux/filter.h>
+        #include <linux/if_packet.h>
+        #include <malloc.h>
 
         """;
 
