@@ -1,3 +1,4 @@
+using Lab.Experiments;
 using Lab.Hosts;
 using Lab.Packets;
 using Lab.Sockets;
@@ -6,6 +7,7 @@ namespace Lab.Tests.Packets;
 
 public class PacketCaptureTests
 {
+
     /// <summary>
     /// Segments that reached the capture socket before Dispose are in the capture, even when the capture thread is
     /// behind (as on a busy machine): Dispose drains the socket instead of dropping what it holds.
@@ -14,9 +16,8 @@ public class PacketCaptureTests
     public void StoppingACaptureThatIsBehindKeepsTheSegmentsThatAlreadyArrived()
     {
         Assert.SkipUnless(Capabilities.Has(Capability.NetRaw), "needs CAP_NET_RAW (run as root)");
-        using var listener = Listener.Open("127.0.0.1:0");
-        using var client = Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(2));
-        using var server = ((AcceptResult.Accepted)listener.Accept(TimeSpan.FromSeconds(2))).Connection;
+        using var pair = ConnectedPair.Open();
+        var (listener, client, server) = (pair.Listener, pair.Client, pair.Server);
         client.NoDelay = true;
         var capture = PacketCapture.Start(listener.Port);
         using var held = new ManualResetEventSlim();
@@ -46,13 +47,11 @@ public class PacketCaptureTests
     public void AFloodOnAnotherPortNeitherReachesNorCrowdsOutTheCapture()
     {
         Assert.SkipUnless(Capabilities.Has(Capability.NetRaw), "needs CAP_NET_RAW (run as root)");
-        using var listener = Listener.Open("127.0.0.1:0");
-        using var client = Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(2));
-        using var server = ((AcceptResult.Accepted)listener.Accept(TimeSpan.FromSeconds(2))).Connection;
+        using var pair = ConnectedPair.Open();
+        var (listener, client, server) = (pair.Listener, pair.Client, pair.Server);
         client.NoDelay = true;
-        using var floodListener = Listener.Open("127.0.0.1:0");
-        using var floodClient = Client.Connect(floodListener.LocalEndPoint, TimeSpan.FromSeconds(2));
-        using var floodServer = ((AcceptResult.Accepted)floodListener.Accept(TimeSpan.FromSeconds(2))).Connection;
+        using var floodPair = ConnectedPair.Open();
+        var (floodClient, floodServer) = (floodPair.Client, floodPair.Server);
         using var capture = PacketCapture.Start(listener.Port, maxDuration: TimeSpan.FromSeconds(30));
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));   // bounded: 5 s at most
         long flooded = 0;
