@@ -16,6 +16,13 @@ public static class LabResources
 
     sealed record Entry(IDisposable Resource, long Scope, string What);
 
+    /// <summary>
+    /// A host that never disposes what a session started (the .NET Interactive kernel, `dotnet repl`, a script) still
+    /// leaves the machine as it was: when the process exits normally or on SIGTERM, what is still tracked is disposed.
+    /// Namespaces outlive their process (`ip netns add` bind-mounts them) and so would a root sysctl's change.
+    /// </summary>
+    static LabResources() => AppDomain.CurrentDomain.ProcessExit += (_, _) => DisposeAll(TimeSpan.FromSeconds(20));
+
     /// <summary>Registers a resource the lab started. Cheap; safe from any thread.</summary>
     public static void Track(IDisposable resource, string? what = null)
     {

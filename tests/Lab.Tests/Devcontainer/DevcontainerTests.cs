@@ -43,6 +43,9 @@ public class DevcontainerTests
         Assert.True(first.Exit == 0, first.Output);
         var kernelJson = Path.Combine(data, "kernels", "lab-csharp", "kernel.json");
         Assert.True(File.Exists(kernelJson), "the kernelspec was not installed: " + first.Output);
+        var netCsharp = Path.Combine(data, "kernels", ".net-csharp", "kernel.json");
+        Assert.True(File.Exists(netCsharp), "the .net-csharp kernelspec was not installed: " + first.Output);
+        Assert.Equal(Lab.Tests.Polyglot.RealKernel.Interactive, (string?)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(netCsharp))!["argv"]![0]);
         var before = Fingerprint(data);
         var second = await PostCreate(data);
         Assert.True(second.Exit == 0, second.Output);

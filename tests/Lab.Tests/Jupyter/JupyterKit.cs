@@ -9,18 +9,44 @@ namespace Lab.Tests.Jupyter;
 /// and Debian's Python (/usr/bin/python3, where jupyter_client, nbclient and jupyter_kernel_test live) run with
 /// JUPYTER_PATH pointing there.
 /// </summary>
-public sealed class KernelSpecFixture : IAsyncLifetime
+public sealed class KernelSpecFixture : JupyterPathFixture
 {
-    public string Prefix { get; } = Directory.CreateTempSubdirectory("lab-kernelspec-").FullName;
-    public string JupyterPath => Path.Combine(Prefix, "share", "jupyter");
     public string SpecFolder => Path.Combine(JupyterPath, "kernels", "lab-csharp");
 
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
         var r = await LabProcess.Run(Prefix, null, "jupyter", "install", "--prefix", Prefix);
         if (r.ExitCode != 0 || !File.Exists(Path.Combine(SpecFolder, "kernel.json")))
             throw new InvalidOperationException("lab jupyter install --prefix failed: " + r);
     }
+}
+
+/// <summary>
+/// The real .NET Interactive kernel's `.net-csharp` kernelspec, installed by scripts/net-csharp-kernelspec (as the
+/// devcontainer does) into a temp folder, never a global install.
+/// </summary>
+public sealed class DotnetInteractiveSpecFixture : JupyterPathFixture
+{
+    public string SpecFolder => Path.Combine(JupyterPath, "kernels", ".net-csharp");
+    public bool Installed { get; private set; }
+
+    public override async ValueTask InitializeAsync()
+    {
+        if (!Lab.Tests.Polyglot.RealKernel.Installed) return;
+        var r = await Exec("bash", [Path.Combine(RepoRoot.Path, "scripts", "net-csharp-kernelspec"), Path.Combine(JupyterPath, "kernels")], timeout: TimeSpan.FromSeconds(120));
+        if (r.ExitCode != 0 || !File.Exists(Path.Combine(SpecFolder, "kernel.json")))
+            throw new InvalidOperationException("scripts/net-csharp-kernelspec failed: " + r);
+        Installed = true;
+    }
+}
+
+/// <summary>A temp JUPYTER_PATH and the processes run with it (Debian's Python and its Jupyter clients).</summary>
+public abstract class JupyterPathFixture : IAsyncLifetime
+{
+    public string Prefix { get; } = Directory.CreateTempSubdirectory("lab-kernelspec-").FullName;
+    public string JupyterPath => Path.Combine(Prefix, "share", "jupyter");
+
+    public abstract ValueTask InitializeAsync();
 
     public ValueTask DisposeAsync()
     {
