@@ -14,6 +14,12 @@ public enum ChapterReadiness { Full, Partly, No }
 public sealed record ChapterCheck(string Notebook, string Title, ChapterReadiness Readiness,
     IReadOnlyList<string> Missing, IReadOnlyList<string> SkippedExperiments);
 
+/// <summary>
+/// One host the chapters can run in, and whether this machine has it: the lab's own Jupyter kernel, or the real .NET
+/// Interactive kernel (dotnet-repl headless, dotnet-interactive for Polyglot Notebooks and the `.net-csharp` kernel).
+/// </summary>
+public sealed record HostCheck(string Name, bool Present, string Detail, string Fix);
+
 /// <summary>What `lab doctor` found on this machine.</summary>
 public sealed record DoctorReport(
     string KernelVersion,
@@ -21,6 +27,7 @@ public sealed record DoctorReport(
     IReadOnlyList<(string Name, string Value)> Sysctls,
     IReadOnlyList<(string Tool, bool Present)> Tools,
     string? KernelspecPath,
+    IReadOnlyList<HostCheck> Hosts,
     IReadOnlyList<ChapterCheck> Chapters)
 {
     /// <summary>True when every chapter can run fully (the doctor's exit status is 0).</summary>
@@ -48,7 +55,38 @@ public static class Doctor
         var chapters = Directory.Exists(notebooksDir)
             ? NotebookRunner.Chapters(notebooksDir).Select(CheckChapter).ToList()
             : new List<ChapterCheck>();
-        return new DoctorReport(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), caps, sysctls, tools, FindKernelspec(), chapters);
+        var lab = FindKernelspec();
+        return new DoctorReport(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), caps, sysctls, tools, lab, Hosts(lab), chapters);
+    }
+
+    /// <summary>The hosts that run the chapters, read from where each installs itself (kernelspecs in <paramref name="jupyterDirs"/>, default: where Jupyter looks).</summary>
+    public static IReadOnlyList<HostCheck> Hosts(string? labKernelspec, IEnumerable<string>? jupyterDirs = null)
+    {
+        var net = FindKernelspec(".net-csharp", jupyterDirs);
+        var repl = DotnetTool("dotnet-repl");
+        var interactive = DotnetTool("microsoft.dotnet-interactive", "dotnet-interactive");
+        return
+        [
+            new("lab-csharp Jupyter kernel (the lab's own engine: VS Code's Jupyter extension, JupyterLab)", labKernelspec != null,
+                labKernelspec ?? "not installed", "./lab jupyter install --user"),
+            new("dotnet-repl (the real .NET Interactive kernel, headless: tests/polyglot/run)", repl != null,
+                repl ?? "not installed", "bash scripts/prereqs"),
+            new("dotnet-interactive (Polyglot Notebooks' kernel; deprecated upstream in 2026, still works)", interactive != null,
+                interactive ?? "not installed", "bash scripts/prereqs"),
+            new(".net-csharp Jupyter kernel (the real kernel in VS Code's Jupyter extension, JupyterLab)", net != null,
+                net ?? "not installed", "PATH=$HOME/.dotnet/tools:$PATH dotnet interactive jupyter install"),
+        ];
+    }
+
+    /// <summary>"VERSION at PATH" of a global dotnet tool (~/.dotnet/tools, its version from the tool store), or null.</summary>
+    static string? DotnetTool(string packageId, string? command = null)
+    {
+        var tools = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".dotnet", "tools");
+        var exe = Path.Combine(tools, command ?? packageId);
+        if (!File.Exists(exe)) return null;
+        var store = Path.Combine(tools, ".store", packageId);
+        var version = Directory.Exists(store) ? Directory.GetDirectories(store).Select(Path.GetFileName).OrderDescending().FirstOrDefault() : null;
+        return $"{version ?? "unknown version"} at {exe}";
     }
 
     static string TryRead(string name)
@@ -61,12 +99,12 @@ public static class Doctor
         (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':')
             .Concat(["/usr/sbin", "/sbin"]).Any(d => File.Exists(Path.Combine(d, tool)));
 
-    /// <summary>The folder of the installed lab-csharp kernelspec, or null (searched where Jupyter searches).</summary>
-    public static string? FindKernelspec()
+    /// <summary>The folder of an installed kernelspec (the lab's by default), or null (searched where Jupyter searches).</summary>
+    public static string? FindKernelspec(string name = "lab-csharp", IEnumerable<string>? jupyterDirs = null)
     {
-        var dirs = (Environment.GetEnvironmentVariable("JUPYTER_PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+        var dirs = jupyterDirs ?? (Environment.GetEnvironmentVariable("JUPYTER_PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Concat([Lab.Cli.Jupyter.KernelSpec.UserDataDir(), "/usr/local/share/jupyter", "/usr/share/jupyter"]);
-        return dirs.Select(d => Path.Combine(d, "kernels", "lab-csharp"))
+        return dirs.Select(d => Path.Combine(d, "kernels", name))
                    .FirstOrDefault(d => File.Exists(Path.Combine(d, "kernel.json")));
     }
 
@@ -124,9 +162,9 @@ public static class Doctor
         foreach (var (t, present) in r.Tools)
             sb.AppendLine($"  {(present ? "✓" : "✗")} {t}{(present ? "" : "   fix: bash scripts/prereqs (as root)")}");
         sb.AppendLine();
-        sb.AppendLine(r.KernelspecPath is { } k
-            ? $"Jupyter kernelspec lab-csharp: ✓ {k}"
-            : "Jupyter kernelspec lab-csharp: ✗ not installed   fix: run `./lab jupyter install --user`");
+        sb.AppendLine("Hosts that run the chapters:");
+        foreach (var h in r.Hosts)
+            sb.AppendLine($"  {(h.Present ? "✓" : "✗")} {h.Name}: {h.Detail}{(h.Present ? "" : "   fix: " + h.Fix)}");
         sb.AppendLine();
         sb.AppendLine("Chapters:");
         foreach (var c in r.Chapters)

@@ -57,4 +57,27 @@ public class DoctorTests
         Assert.Contains("skipped: A second host", text);
         Assert.Contains("✗ cannot run   02-not.ipynb", text);
     }
+
+    /// <summary>
+    /// The doctor names each host and reads what is there: the dotnet tools scripts/prereqs installs, at their versions,
+    /// and a kernelspec only where one was installed (the search path is a temp folder holding `.net-csharp`).
+    /// </summary>
+    [Fact]
+    public void TheDoctorSaysWhichHostsThisMachineHas()
+    {
+        Assert.SkipUnless(Lab.Tests.Polyglot.RealKernel.Installed, Lab.Tests.Polyglot.RealKernel.Missing);
+        var jupyter = Directory.CreateTempSubdirectory("lab-doctor-jupyter-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(jupyter, "kernels", ".net-csharp"));
+            File.WriteAllText(Path.Combine(jupyter, "kernels", ".net-csharp", "kernel.json"), "{}");
+            var hosts = Lab.Cli.Doctor.Doctor.Hosts(labKernelspec: null, jupyterDirs: [jupyter]);
+            Assert.Equal(4, hosts.Count);
+            Assert.Contains(hosts, h => h.Name.StartsWith("dotnet-repl") && h.Present && h.Detail.StartsWith("0.3.259 at "));
+            Assert.Contains(hosts, h => h.Name.StartsWith("dotnet-interactive") && h.Present && h.Detail.StartsWith("1.0.712001 at "));
+            Assert.Contains(hosts, h => h.Name.StartsWith(".net-csharp") && h.Present && h.Detail == Path.Combine(jupyter, "kernels", ".net-csharp"));
+            Assert.Contains(hosts, h => h.Name.StartsWith("lab-csharp") && !h.Present && h.Fix == "./lab jupyter install --user");
+        }
+        finally { Directory.Delete(jupyter, true); }
+    }
 }
