@@ -79,6 +79,9 @@ public static class NotebookRunner
             int n = 0;
             (int Cell, string Reason)? firstSkip = null;
             foreach (var c in codeCells) lock (c.Outputs) c.Outputs.Clear();
+            // Each saved copy is the last run's outputs, so it carries plotly.js in its own first chart: without this,
+            // the first run's chart took it and a --repeat copy (CI's artifacts/run/) drew no chart when opened.
+            engine.ResetPlotlySession();
             // From the second run on, a cell that keeps what it makes (Keep.One, Keep.Many) runs twice in a row: an
             // instructor re-running a set-up cell without its clean-up cell. The first of the two runs' objects must be
             // disposed by the second, or the counts after this run exceed those after the first.
@@ -89,7 +92,12 @@ public static class NotebookRunner
                 ct.ThrowIfCancellationRequested();
                 bool again = ReferenceEquals(cell, previous);
                 if (!again) n++;
-                else lock (cell.Outputs) cell.Outputs.Clear();
+                else lock (cell.Outputs)
+                {
+                    // The outputs about to go may be the ones that carried plotly.js: the re-run carries it again.
+                    if (cell.Outputs.Any(o => PlotlyJs.IsIn(o.ToJsonString()))) engine.ResetPlotlySession();
+                    cell.Outputs.Clear();
+                }
                 previous = cell;
                 count++;
                 var outputs = cell.Outputs;

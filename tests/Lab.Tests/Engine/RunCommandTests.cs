@@ -92,6 +92,42 @@ public class RunCommandTests
         Assert.Equal("boom", ((string?)third[1]["evalue"])!.Split(": ").Last());
     }
 
+    /// <summary>
+    /// A notebook run twice in one session (CI's --repeat 2) is saved from its last run, so that run's first chart
+    /// must carry plotly.js itself: the first run's chart took it, and the copy in artifacts/run/ drew no chart.
+    /// </summary>
+    [Fact]
+    public async Task EachSavedRunCarriesPlotlyJsInItsFirstChart()
+    {
+        var dir = Directory.CreateTempSubdirectory("lab-repeat-chart-").FullName;
+        try
+        {
+            var lab = Path.Combine(RepoRoot.Path, "artifacts", "bin", "Lab", "debug", "Lab.dll");
+            var nb = new System.Text.Json.Nodes.JsonObject
+            {
+                ["cells"] = new System.Text.Json.Nodes.JsonArray(
+                    Cell("a", $"#r \"{lab}\""),
+                    Cell("b", "Lab.Charts.LabCharts.Bars(\"t\", \"y\", new[] { (\"x\", 1.0) })"),
+                    Cell("c", "Lab.Charts.LabCharts.Bars(\"u\", \"y\", new[] { (\"z\", 3.0) })")),
+                ["metadata"] = new System.Text.Json.Nodes.JsonObject(), ["nbformat"] = 4, ["nbformat_minor"] = 5,
+            };
+            var path = Path.Combine(dir, "twice.ipynb");
+            File.WriteAllText(path, nb.ToJsonString());
+            var run = await NotebookRunner.RunAsync(path, TimeSpan.FromSeconds(60), repeat: 2);
+            Assert.True(run.Succeeded, run.FailureMessage);
+            var cells = run.Executed.Cells.Where(c => c.IsCode).ToList();
+            Assert.Contains("data-lab-plotly-js=", Notebook.ReadText(cells[1].Outputs.Single()["data"]!["text/html"]));
+            Assert.DoesNotContain("data-lab-plotly-js=", Notebook.ReadText(cells[2].Outputs.Single()["data"]!["text/html"]));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    static System.Text.Json.Nodes.JsonObject Cell(string id, string source) => new()
+    {
+        ["cell_type"] = "code", ["id"] = id, ["metadata"] = new System.Text.Json.Nodes.JsonObject(), ["execution_count"] = null,
+        ["outputs"] = new System.Text.Json.Nodes.JsonArray(), ["source"] = source,
+    };
+
     [Fact]
     public async Task ALiveFirstChartKeepsPlotlyJsThroughItsUpdates()
     {
