@@ -24,11 +24,14 @@ namespace Lab.Cli.Engine;
 /// </summary>
 public sealed class NotebookEngine : IAsyncDisposable
 {
-    /// <summary>Namespaces every cell has without a using.</summary>
+    /// <summary>
+    /// Namespaces every cell has without a using: exactly those of Polyglot Notebooks' C# kernel (its ScriptOptions'
+    /// imports, read from the package by a test), so a cell that compiles here compiles there. Anything else, a
+    /// chapter's set-up cell imports itself (<c>using System.IO;</c>).
+    /// </summary>
     public static readonly IReadOnlyList<string> DefaultImports = new[]
     {
-        "System", "System.IO", "System.Linq", "System.Collections.Generic", "System.Text", "System.Threading",
-        "System.Threading.Tasks", "System.Net", "System.Net.Sockets", "System.Diagnostics",
+        "System", "System.Text", "System.Collections", "System.Collections.Generic", "System.Threading.Tasks", "System.Linq",
     };
 
     static readonly string[] DefaultReferenceNames =

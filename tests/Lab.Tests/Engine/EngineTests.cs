@@ -208,6 +208,8 @@ public class EngineTests
         await using var h = new EngineHarness();
         await h.RunOk(EngineHarness.LabReference);
         await h.RunOk("""
+            using System.Net;
+            using System.Net.Sockets;
             sealed class BlockingListener : IDisposable
             {
                 public readonly Socket Socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -234,7 +236,7 @@ public class EngineTests
     public async Task ACellThatIgnoresDisposalIsAbandonedAndTheEngineGoesOn()
     {
         await using var h = new EngineHarness(options: new EngineOptions { AbandonAfter = TimeSpan.FromMilliseconds(200) });
-        var r = await h.Run("var gate = new ManualResetEventSlim(); gate.Wait();", timeout: TimeSpan.FromMilliseconds(300));
+        var r = await h.Run("using System.Threading;\nvar gate = new ManualResetEventSlim(); gate.Wait();", timeout: TimeSpan.FromMilliseconds(300));
         Assert.Equal(CellStatus.TimedOut, r.Status);
         Assert.True(r.Abandoned);
         Assert.Contains(r.Traceback, l => l.Contains("abandoned"));
@@ -246,7 +248,7 @@ public class EngineTests
     {
         await using var h = new EngineHarness();
         using var cts = new CancellationTokenSource();
-        var run = h.Engine.ExecuteAsync("Console.WriteLine(\"started\"); await Task.Delay(Timeout.Infinite);", h.Context(), cts.Token);
+        var run = h.Engine.ExecuteAsync("Console.WriteLine(\"started\"); await Task.Delay(System.Threading.Timeout.Infinite);", h.Context(), cts.Token);
         await WaitUntil(() => h.Out.Contains("started"));
         cts.Cancel();
         var r = await run.WaitAsync(TimeSpan.FromSeconds(30));
@@ -260,6 +262,7 @@ public class EngineTests
         var stray = new System.Collections.Concurrent.ConcurrentQueue<string>();
         await using var h = new EngineHarness(options: new EngineOptions { StrayOutput = (_, t) => stray.Enqueue(t) });
         await h.RunOk("""
+            using System.Threading;
             var first = new ManualResetEventSlim();
             var second = new ManualResetEventSlim();
             var wrote = new ManualResetEventSlim();

@@ -25,7 +25,7 @@ public class NotebookFrontEndTests(KernelSpecFixture spec)
         {
             WriteNotebook(Path.Combine(dir, "frontend.ipynb"),
                 $"#r \"{LabDll}\"",
-                "var view = display(\"first frame\");\nThread.Sleep(300);\nview.Update(\"second frame\");\n6 * 7",
+                "var view = display(\"first frame\");\nSystem.Threading.Thread.Sleep(300);\nview.Update(\"second frame\");\n6 * 7",
                 "var probe = Lab.Sockets.Listener.Open(\"127.0.0.1:0\", 3);\nvar limit = probe.ReadAcceptQueue().Limit;\nprobe.Dispose();\nLab.Charts.LabCharts.Bars(\"accept queue limit\", \"connections\", new[] { (\"limit\", (double)limit) })");
 
             int port = FreePort();

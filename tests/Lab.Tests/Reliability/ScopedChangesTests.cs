@@ -20,7 +20,7 @@ public class ScopedChangesTests
         await using var h = new EngineHarness();
         await h.RunOk(EngineHarness.LabReference);
         var r = await h.Engine.ExecuteAsync(
-            $"var scope = Lab.Observe.Sysctl.Set(\"{Name}\", {other});\nSystem.IO.File.WriteAllText(\"/tmp/lab-scope-{Environment.ProcessId}\", \"set\");\nThread.Sleep(60_000);",
+            $"var scope = Lab.Observe.Sysctl.Set(\"{Name}\", {other});\nSystem.IO.File.WriteAllText(\"/tmp/lab-scope-{Environment.ProcessId}\", \"set\");\nSystem.Threading.Thread.Sleep(60_000);",
             h.Context(timeout: TimeSpan.FromSeconds(3)));
         try
         {
@@ -48,7 +48,7 @@ public class ScopedChangesTests
         await h.RunOk(EngineHarness.LabReference);
         using var interrupt = new CancellationTokenSource();
         var run = h.Engine.ExecuteAsync(
-            $"var scope = Lab.Observe.Sysctl.Set(\"{Name}\", {other});\nSystem.IO.File.WriteAllText(\"{marker}\", \"set\");\nThread.Sleep(60_000);",
+            $"var scope = Lab.Observe.Sysctl.Set(\"{Name}\", {other});\nSystem.IO.File.WriteAllText(\"{marker}\", \"set\");\nSystem.Threading.Thread.Sleep(60_000);",
             h.Context(timeout: TimeSpan.FromSeconds(60)), interrupt.Token);
         try
         {
@@ -78,7 +78,7 @@ public class ScopedChangesTests
         await h.RunOk(EngineHarness.LabReference);
         using var interrupt = new CancellationTokenSource();
         var run = h.Engine.ExecuteAsync(
-            $"var limit = Lab.Hosts.OpenFileLimit.Set({lowered});\nSystem.IO.File.WriteAllText(\"{marker}\", \"set\");\nThread.Sleep(60_000);",
+            $"var limit = Lab.Hosts.OpenFileLimit.Set({lowered});\nSystem.IO.File.WriteAllText(\"{marker}\", \"set\");\nSystem.Threading.Thread.Sleep(60_000);",
             h.Context(timeout: TimeSpan.FromSeconds(60)), interrupt.Token);
         try
         {
