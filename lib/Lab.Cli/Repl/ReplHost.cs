@@ -28,7 +28,9 @@ public sealed class ReplHost
         await using var engine = new NotebookEngine(new EngineOptions
         {
             References = new[] { lab },
-            Imports = new[] { "Lab", "Lab.Display" },
+            // A terminal session is typed, not a chapter that must also run in Polyglot: it gets the namespaces cells
+            // most often need on top of the kernel's six (a notebook's set-up cell writes these itself).
+            Imports = new[] { "Lab", "Lab.Display", "System.IO", "System.Threading", "System.Net", "System.Net.Sockets", "System.Diagnostics" },
             Plotly = PlotlyInclusion.EveryChart,
             DefaultTimeout = Timeout.InfiniteTimeSpan,
             StrayOutput = (_, text) => ConsoleRouter.RealError.Write(text),
