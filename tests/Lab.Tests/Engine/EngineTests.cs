@@ -132,7 +132,7 @@ public class EngineTests
     }
 
     [Fact]
-    public async Task ChartCellRendersAFigure()
+    public async Task ChartCellRendersAFigureWithoutFSharp()
     {
         await using var h = new EngineHarness();
         await h.RunOk(EngineHarness.LabReference);
@@ -149,6 +149,9 @@ public class EngineTests
         Assert.Contains("data-lab-plotly-js", shown.Html);
         Assert.DoesNotContain("data-lab-plotly-js", r.Value!.Html);
         Assert.Equal("Plotly chart: 1 trace(s) (scatter)", r.Value.Text);
+        // Drawn, plotly.js included, and nothing F# in the process: a host holding its own FSharp.Core draws it too.
+        Assert.DoesNotContain(AppDomain.CurrentDomain.GetAssemblies(), a => a.GetName().Name == "Plotly.NET");
+        Assert.DoesNotContain(AppDomain.CurrentDomain.GetAssemblies(), a => a.GetName().Name == "FSharp.Core");
     }
 
     [Fact]
