@@ -9,11 +9,11 @@ namespace Lab.Cli.Engine;
 
 /// <summary>
 /// Keeps one copy of every assembly in the process. Roslyn's script loader asks the default context first for
-/// every assembly a cell needs, so an assembly the host already has (Lab, FSharp.Core, Plotly.NET, the Formatting
-/// library: all in Lab.Cli's deps.json) binds to the host's copy, with the host's statics. For anything else a
-/// cell's <c>#r</c> brings, <see cref="Install"/> adds a default-context resolver that probes the folders of
-/// #r'd DLLs, so those load into the default context too (once), instead of one private context per DLL; without
-/// it, FSharp.Core beside a #r'd Plotly.NET would load a second time and charts fail with MissingMethodException.
+/// every assembly a cell needs, so an assembly the host already has (Lab, the Formatting library: all in Lab.Cli's
+/// deps.json) binds to the host's copy, with the host's statics. For anything else a cell's <c>#r</c> brings,
+/// <see cref="Install"/> adds a default-context resolver that probes the folders of #r'd DLLs, so those load into the
+/// default context too (once), instead of one private context per DLL; without it, when the lab drew with Plotly.NET,
+/// FSharp.Core beside a #r'd Plotly.NET loaded a second time and charts failed with MissingMethodException.
 /// </summary>
 static class Assemblies
 {

@@ -1,11 +1,11 @@
 using System.Net;
 using System.Text;
-using Plotly.NET;
+using Lab.Charts;
 
 namespace Lab.Display;
 
 /// <summary>
-/// HTML for a Plotly.NET chart: a div and a small script that calls <c>Plotly.newPlot</c> once <c>window.Plotly</c>
+/// HTML for a <see cref="Figure"/>: a div and a small script that calls <c>Plotly.newPlot</c> once <c>window.Plotly</c>
 /// exists. plotly.js itself is not in the fragment: see <see cref="PlotlyJs"/> and <see cref="PlotlyInclusion"/>.
 /// </summary>
 public static class ChartHtml
@@ -17,15 +17,13 @@ public static class ChartHtml
     public static bool ContainsChart(string? html) => html != null && html.Contains(Marker, StringComparison.Ordinal);
 
     /// <summary>The chart's div and drawing script, without plotly.js.</summary>
-    public static string Fragment(GenericChart chart)
+    public static string Fragment(Figure chart)
     {
         var id = "lab-plot-" + Guid.NewGuid().ToString("N")[..12];
-        var figure = GenericChart.toFigureJson(chart);
-        var (width, height) = GenericChart.tryGetLayoutSize(chart) is var size ? (size.Item1, size.Item2) : default;
         var style = new StringBuilder();
-        style.Append(width != null ? $"width:{width.Value}px;" : "width:100%;");
-        style.Append(height != null ? $"height:{height.Value}px;" : "height:450px;");
-        var json = figure.Replace("</", "<\\/");
+        style.Append(chart.Width is int width ? $"width:{width}px;" : "width:100%;");
+        style.Append(chart.Height is int height ? $"height:{height}px;" : "height:450px;");
+        var json = chart.ToJson().Replace("</", "<\\/");
         return $$"""
 <div id="{{id}}" class="lab-plot" {{Marker}}="1" style="{{style}}"></div>
 <script type="text/javascript">
@@ -42,14 +40,13 @@ public static class ChartHtml
     public static string WithPlotlyJs(string fragmentHtml) => PlotlyJs.ScriptTag() + fragmentHtml;
 
     /// <summary>A standalone HTML page holding one chart (the REPL writes these to files).</summary>
-    public static string Page(GenericChart chart, string title = "chart") =>
+    public static string Page(Figure chart, string title = "chart") =>
         $"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title>\n{PlotlyJs.ScriptTag()}</head>\n<body>\n{Fragment(chart)}\n</body></html>\n";
 
     /// <summary>Plain text standing in for a chart where HTML cannot show (a terminal, text/plain).</summary>
-    public static string Text(GenericChart chart)
+    public static string Text(Figure chart)
     {
-        var traces = GenericChart.getTraces(chart);
-        var kinds = string.Join(", ", traces.Select(t => t.type).Distinct());
-        return $"Plotly chart: {traces.Length} trace(s) ({kinds})";
+        var types = chart.TraceTypes;
+        return $"Plotly chart: {types.Count} trace(s) ({string.Join(", ", types.Distinct())})";
     }
 }

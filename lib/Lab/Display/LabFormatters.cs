@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.DotNet.Interactive.Formatting;
-using Plotly.NET;
+using Lab.Charts;
 
 namespace Lab.Display;
 
@@ -26,7 +26,7 @@ public static class LabFormatters
     public static void RegisterAll()
     {
         if (Interlocked.Exchange(ref _registered, 1) == 1) return;
-        Register<GenericChart>(ChartHtml.Fragment, ChartHtml.Text);
+        Register<Figure>(ChartHtml.Fragment, ChartHtml.Text);
         TableFormatter.Register();
         ReadingFormatters.Register();
     }

@@ -4,7 +4,8 @@ using System.Text;
 namespace Lab.Display;
 
 /// <summary>
-/// plotly.js as Plotly.NET ships it (an embedded resource of Plotly.NET.dll), so charts render offline: no CDN.
+/// plotly.js as Plotly.NET ships it (an embedded resource of Plotly.NET.dll), so charts render offline: no CDN. The
+/// build copies that resource into Lab.dll under the same name (Lab.csproj); nothing of Plotly.NET loads at run time.
 /// A page needs plotly.js once. Hosts decide where it goes (see <see cref="PlotlyInclusion"/>): the book puts
 /// <see cref="ScriptTag"/> in each page's head; a Jupyter session prepends it to its first chart output only.
 /// </summary>
@@ -42,9 +43,9 @@ public static class PlotlyJs
 
     static (string, string) Load()
     {
-        var asm = typeof(Plotly.NET.GenericChart).Assembly;
-        var name = asm.GetManifestResourceNames().FirstOrDefault(n => n.StartsWith("Plotly.NET.plotly", StringComparison.Ordinal) && n.EndsWith(".min.js", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"plotly.min.js is not embedded in {asm.Location}; Plotly.NET's packaging changed");
+        var asm = typeof(PlotlyJs).Assembly;
+        var name = asm.GetManifestResourceNames().FirstOrDefault(n => n.StartsWith("Plotly.NET.plotly-", StringComparison.Ordinal) && n.EndsWith(".min.js", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"plotly.min.js is not embedded in {asm.Location}; the build step _LabExtractPlotlyJs (Lab.csproj) did not run");
         using var stream = asm.GetManifestResourceStream(name)!;
         using var reader = new StreamReader(stream, Encoding.UTF8);
         return (name, reader.ReadToEnd());

@@ -6,7 +6,6 @@ using Lab.Interop;
 using Lab.Observe;
 using Lab.Packets;
 using Lab.Sockets;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -196,7 +195,7 @@ public sealed class SlowAcceptor
         });
     }
 
-    static GenericChart ChartOf(IReadOnlyList<SlowAcceptSample> s) => LabCharts.TimeSeries(
+    static Figure ChartOf(IReadOnlyList<SlowAcceptSample> s) => LabCharts.TimeSeries(
         "A slow acceptor: the accept queue fills, then the kernel drops", "count",
         Series.From("accept queue (waiting for accept)", s, x => x.Seconds, x => x.AcceptQueue),
         Series.From("accept queue limit (backlog)", s, x => x.Seconds, x => x.AcceptLimit),
@@ -206,7 +205,7 @@ public sealed class SlowAcceptor
         Series.From("connections accepted", s, x => x.Seconds, x => x.Accepted));
 
     /// <summary>Queue depth, counters, arrivals and accepts over time.</summary>
-    public GenericChart Chart() => ChartOf(Samples);
+    public Figure Chart() => ChartOf(Samples);
 }
 
 /// <summary>One client of <see cref="FullQueueLatency"/>.</summary>
@@ -328,12 +327,12 @@ public sealed class FullQueueLatency
     }
 
     /// <summary>Each client's connect time, as bars.</summary>
-    public GenericChart Chart() => LabCharts.Bars($"Connect time per client, accept queue full (tcp_syn_linear_timeouts = {SynLinearTimeouts})",
+    public Figure Chart() => LabCharts.Bars($"Connect time per client, accept queue full (tcp_syn_linear_timeouts = {SynLinearTimeouts})",
         "seconds until the client's socket was ESTABLISHED",
         Clients.Select(c => ($"client {c.Client} ({c.SynRetransmits} SYN resent)", c.ConnectSeconds ?? ElapsedSeconds)));
 
     /// <summary>Several runs side by side: each client's connect time.</summary>
-    public static GenericChart Compare(params FullQueueLatency[] runs) => LabCharts.GroupedBars(
+    public static Figure Compare(params FullQueueLatency[] runs) => LabCharts.GroupedBars(
         "Connect time per client while the accept queue is full", "seconds until ESTABLISHED (unfinished: run length)",
         Enumerable.Range(0, runs.Max(r => r.Clients.Count)).Select(i => $"client {i}").ToList(),
         runs.Select(r => ($"tcp_syn_linear_timeouts = {r.SynLinearTimeouts}",
@@ -351,7 +350,7 @@ public sealed record OverflowStep(int AbortOnOverflow, AcceptQueueReading QueueW
     long ListenOverflows, long OutRsts, IReadOnlyList<TcpSegment> Segments)
 {
     /// <summary>The exchange as a sequence diagram.</summary>
-    public GenericChart Chart() => LabCharts.Sequence(Segments, Segments[0].Source, "raw peer", "listener");
+    public Figure Chart() => LabCharts.Sequence(Segments, Segments[0].Source, "raw peer", "listener");
 }
 
 /// <summary>

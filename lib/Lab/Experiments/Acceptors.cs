@@ -1,7 +1,6 @@
 using Lab.Charts;
 using Lab.Load;
 using Lab.Topologies;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -95,7 +94,7 @@ public sealed class AcceptorComparison
             run.Load.Completed, run.Load.Errors.Total);
     }
 
-    static GenericChart SpreadChart(IReadOnlyList<AcceptorRow> rows, int threads, double rate)
+    static Figure SpreadChart(IReadOnlyList<AcceptorRow> rows, int threads, double rate)
     {
         var labels = rows.Select(r => r.Variant.ToString()).ToList();
         var groups = Enumerable.Range(0, threads)
@@ -105,10 +104,10 @@ public sealed class AcceptorComparison
     }
 
     /// <summary>For each variant, the share of connections each accepting thread took (even is 100/threads %).</summary>
-    public GenericChart SpreadChart() => SpreadChart(Rows, Threads, Rate);
+    public Figure SpreadChart() => SpreadChart(Rows, Threads, Rate);
 
     /// <summary>For each variant, the wake-ups per connection that found nothing: seen (EAGAIN) and hidden inside epoll_wait.</summary>
-    public GenericChart WastedChart()
+    public Figure WastedChart()
     {
         var labels = Rows.Select(r => r.Variant.ToString()).ToList();
         return LabCharts.GroupedBars($"Wake-ups for nothing per connection ({Threads} threads)", "per connection", labels,

@@ -4,7 +4,6 @@ using Lab.Charts;
 using Lab.Hosts;
 using Lab.Observe;
 using Lab.Sockets;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -97,7 +96,7 @@ public sealed record DeferAccept(int Clients, int Senders, int DeferSeconds, ulo
     }
 
     /// <summary>Both queues over the run; the senders wrote at the step.</summary>
-    public GenericChart Chart() => LabCharts.TimeSeries($"TCP_DEFER_ACCEPT = {DeferSeconds} s: {Clients} clients connect, then {Senders} send data",
+    public Figure Chart() => LabCharts.TimeSeries($"TCP_DEFER_ACCEPT = {DeferSeconds} s: {Clients} clients connect, then {Senders} send data",
         "connections",
         Series.From("SYN queue (SYN-RECV, sock_diag)", Samples, s => s.Seconds, s => s.SynQueue),
         Series.From("accept queue (TCP_INFO)", Samples, s => s.Seconds, s => s.AcceptQueue));

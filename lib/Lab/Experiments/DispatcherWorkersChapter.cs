@@ -4,7 +4,6 @@ using Lab.Charts;
 using Lab.Load;
 using Lab.Sockets;
 using Lab.Topologies;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -182,27 +181,27 @@ public sealed class PlannedRun
             Math.Round(w.BusyTime.TotalMilliseconds, 1), Math.Round(w.BusyTime / elapsed, 3))).ToList();
     }
 
-    static GenericChart BusyChart(string topology, IReadOnlyList<ThreadShare> threads) => LabCharts.GroupedBars(
+    static Figure BusyChart(string topology, IReadOnlyList<ThreadShare> threads) => LabCharts.GroupedBars(
         $"{topology}: busy time per thread", "ms", threads.Select(t => t.Thread).ToList(),
         ("busy (ms)", threads.Select(t => t.BusyMs).ToList()));
 
     /// <summary>Busy time per thread (the dispatcher and each worker).</summary>
-    public GenericChart BusyChart() => BusyChart(Topology, Threads);
+    public Figure BusyChart() => BusyChart(Topology, Threads);
 
     /// <summary>Per worker: connections, requests, and heavy requests it served, side by side.</summary>
-    public GenericChart WorkerChart() => LabCharts.GroupedBars($"{Topology}: what each worker served", "count", Workers.Select(w => w.Thread).ToList(),
+    public Figure WorkerChart() => LabCharts.GroupedBars($"{Topology}: what each worker served", "count", Workers.Select(w => w.Thread).ToList(),
         ("connections", Workers.Select(w => (double)w.Connections).ToList()),
         ("requests", Workers.Select(w => (double)w.Requests).ToList()),
         ("heavy requests", Workers.Select(w => (double)w.HeavyRequests).ToList()));
 
     /// <summary>Each client connection's median and 99th percentile latency, labelled with the thread that served it.</summary>
-    public GenericChart LatencyChart() => LabCharts.GroupedBars($"{Topology}: latency per client connection", "ms (from when each request was due)",
+    public Figure LatencyChart() => LabCharts.GroupedBars($"{Topology}: latency per client connection", "ms (from when each request was due)",
         Connections.Select(c => $"{c.Order}: {c.Label} → {c.Thread}").ToList(),
         ("p50", Connections.Select(c => c.P50Ms).ToList()),
         ("p99", Connections.Select(c => c.P99Ms).ToList()));
 
     /// <summary>The same plan under several topologies: each client connection's 90th percentile latency, one bar per run.</summary>
-    public static GenericChart CompareLatency(params PlannedRun[] runs)
+    public static Figure CompareLatency(params PlannedRun[] runs)
     {
         if (runs.Length == 0) throw new ArgumentException("Give at least one run to compare.", nameof(runs));
         var labels = runs[0].Connections.Select(c => $"{c.Order}: {c.Label}").ToList();

@@ -5,7 +5,6 @@ using Lab.Hosts;
 using Lab.Observe;
 using Lab.Packets;
 using Lab.Sockets;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -87,7 +86,7 @@ public sealed class HandshakeBench : IDisposable
     public IReadOnlyList<TcpSegment> Segments => Capture.Segments;
 
     /// <summary>The captured segments as a sequence diagram.</summary>
-    public GenericChart Chart() => LabCharts.Sequence(Capture.Segments, Peer.Local, "client (other host)", "listener (this host)");
+    public Figure Chart() => LabCharts.Sequence(Capture.Segments, Peer.Local, "client (other host)", "listener (this host)");
 
     public void Dispose()
     {

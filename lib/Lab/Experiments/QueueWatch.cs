@@ -1,7 +1,6 @@
 using System.Net;
 using Lab.Charts;
 using Lab.Observe;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -64,7 +63,7 @@ public sealed class QueueWatch : IDisposable
     public int PeakSynQueue => Samples.Select(s => s.Value.SynQueue).DefaultIfEmpty().Max();
 
     /// <summary>Both queues and the accept queue's limit over time.</summary>
-    public GenericChart Chart()
+    public Figure Chart()
     {
         var samples = Samples;
         double S(Sample<ListenQueueReading> s) => s.Elapsed.TotalSeconds;

@@ -5,7 +5,6 @@ using Lab.Interop;
 using Lab.Observe;
 using Lab.Packets;
 using Lab.Sockets;
-using Plotly.NET;
 using Tmds.Linux;
 
 namespace Lab.Experiments;
@@ -158,7 +157,7 @@ public sealed class FillResult
     }
 
     /// <summary>Both queues and both windows over time, with the moment the reader resumed.</summary>
-    public GenericChart Chart() => FillExperiment.ChartOf(Samples, "One connection: the reader stops, then reads again");
+    public Figure Chart() => FillExperiment.ChartOf(Samples, "One connection: the reader stops, then reads again");
 
     /// <summary>The figures as rows (for a table).</summary>
     public IReadOnlyList<Reading> Summary() => SummaryPairs().Select(p => new Reading(p.Item1, p.Item2)).ToList();
@@ -285,7 +284,7 @@ public static class FillExperiment
         return result;
     }
 
-    internal static GenericChart ChartOf(IReadOnlyList<Sample<FlowReading>> samples, string title)
+    internal static Figure ChartOf(IReadOnlyList<Sample<FlowReading>> samples, string title)
     {
         double S(Sample<FlowReading> s) => s.Elapsed.TotalSeconds;
         return LabCharts.TimeSeries(title, "bytes",

@@ -2,8 +2,6 @@ using System.Diagnostics;
 using Lab.Charts;
 using Lab.Packets;
 using Lab.Sockets;
-using Plotly.NET;
-using Plotly.NET.CSharp;
 
 namespace Lab.Experiments;
 
@@ -182,18 +180,18 @@ public static class WriteWriteRead
     }
 
     /// <summary>Median and p90 per mode, as grouped bars.</summary>
-    public static GenericChart Chart(IReadOnlyList<ModeResult> results) =>
+    public static Figure Chart(IReadOnlyList<ModeResult> results) =>
         LabCharts.GroupedBars("Write-write-read: time per request (log scale)", "milliseconds",
             results.Select(r => Label(r.Mode)).ToList(),
             ("median", results.Select(r => Math.Round(r.Median, 3)).ToList()),
             ("p90", results.Select(r => Math.Round(r.P90, 3)).ToList()))
-        .WithYAxisStyle<double, double, string>(TitleText: "milliseconds (log scale)", AxisType: StyleParam.AxisType.Log);
+        .WithYAxis("milliseconds (log scale)", log: true);
 
     /// <summary>Every request's time, per mode, in order: the stalls show as a band near the delayed-ACK timeout.</summary>
-    public static GenericChart Timeline(IReadOnlyList<ModeResult> results) =>
+    public static Figure Timeline(IReadOnlyList<ModeResult> results) =>
         LabCharts.TimeSeries("Each request's time, in order (x: request number)", "milliseconds",
             results.Select(r => new Series(Label(r.Mode), Enumerable.Range(0, r.Millis.Count).Select(i => (double)i).ToList(), r.Millis)).ToArray())
-        .WithXAxisStyle<double, double, string>(TitleText: "request number");
+        .WithXAxis("request number");
 
     /// <summary>A row per mode.</summary>
     public static IReadOnlyList<ModeSummary> Summary(IReadOnlyList<ModeResult> results) =>

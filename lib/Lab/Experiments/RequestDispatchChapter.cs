@@ -1,8 +1,6 @@
 using Lab.Charts;
 using Lab.Load;
 using Lab.Topologies;
-using Plotly.NET;
-using Plotly.NET.CSharp;
 
 namespace Lab.Experiments;
 
@@ -135,13 +133,13 @@ public static class DispatchRuns
     }
 
     /// <summary>Requests per second against the number of workers, one line per request kind.</summary>
-    public static GenericChart ThroughputChart(IReadOnlyList<DispatchPoint> points) => LabCharts.TimeSeries(
+    public static Figure ThroughputChart(IReadOnlyList<DispatchPoint> points) => LabCharts.TimeSeries(
         $"RequestDispatch: throughput as workers are added ({Environment.ProcessorCount} cores)", "requests/s",
         points.GroupBy(p => p.Work).Select(g => Series.From(g.Key, g, p => p.Workers, p => p.RequestsPerSecond)).ToArray())
-        .WithXAxisStyle<double, double, string>(TitleText: "workers");
+        .WithXAxis("workers");
 
     /// <summary>Per load step: the dispatcher's busy fraction, its time on a CPU and waiting for one (schedstat), and the workers' mean busy fraction.</summary>
-    public static GenericChart BusyChart(IReadOnlyList<DispatchPoint> points) => LabCharts.GroupedBars(
+    public static Figure BusyChart(IReadOnlyList<DispatchPoint> points) => LabCharts.GroupedBars(
         "RequestDispatch: the dispatcher as load grows", "fraction of the run (1 = all of it)",
         points.Select(p => $"{(p.OfferedPerSecond is { } r ? $"{r:0}/s offered" : "closed loop")}: {p.RequestsPerSecond:0}/s answered").ToList(),
         ("dispatcher busy (outside epoll_wait)", points.Select(p => p.DispatcherBusy).ToList()),

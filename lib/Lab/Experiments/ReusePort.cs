@@ -9,7 +9,6 @@ using Lab.Load;
 using Lab.Observe;
 using Lab.Sockets;
 using Lab.Topologies;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -36,7 +35,7 @@ public sealed record ShardSpread(int Connections, IReadOnlyList<long> PerShard)
     }
 
     /// <summary>Each run's shares side by side, one group of bars per run.</summary>
-    public static GenericChart Chart(params ShardSpread[] runs)
+    public static Figure Chart(params ShardSpread[] runs)
     {
         if (runs.Length == 0) throw new ArgumentException("Give at least one run.", nameof(runs));
         var labels = Enumerable.Range(0, runs[0].PerShard.Count).Select(i => $"shard {i}").ToList();
@@ -162,7 +161,7 @@ public sealed class StalledShard
 
     static IReadOnlyList<long> Accepted(ReusePortShards t) => t.Metrics.Workers.OrderBy(w => w.Index).Select(w => w.ConnectionsAccepted).ToList();
 
-    static GenericChart ChartOf(IReadOnlyList<QueueSample> samples, int shards, int paused)
+    static Figure ChartOf(IReadOnlyList<QueueSample> samples, int shards, int paused)
     {
         var series = Enumerable.Range(0, shards)
             .Select(i => Series.From(i == paused ? $"shard {i} (paused)" : $"shard {i}", samples.Where(s => s.Listener == i), s => s.At.TotalSeconds, s => s.Length))
@@ -173,7 +172,7 @@ public sealed class StalledShard
     }
 
     /// <summary>Every shard's accept queue over the run, with the limit.</summary>
-    public GenericChart Chart() => ChartOf(Samples, Shards, PausedShard);
+    public Figure Chart() => ChartOf(Samples, Shards, PausedShard);
 }
 
 /// <summary>One shard's row in a <see cref="StalledShard"/> run.</summary>

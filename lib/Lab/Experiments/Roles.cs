@@ -1,7 +1,6 @@
 using Lab.Charts;
 using Lab.Load;
 using Lab.Topologies;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -106,7 +105,7 @@ public static class Roles
     /// For each kind of call, each thread's share of it (percent of all calls of that kind): one group of bars per
     /// call, one bar per thread, so a listen made once shows as plainly as thousands of reads.
     /// </summary>
-    public static GenericChart Chart(IReadOnlyList<ThreadCalls> rows, string title)
+    public static Figure Chart(IReadOnlyList<ThreadCalls> rows, string title)
     {
         if (rows.Count == 0) throw new ArgumentException("No calls to chart: did the topology run and serve anything?", nameof(rows));
         var labels = rows.Select(r => $"{r.Thread} ({r.Tid})").ToList();
@@ -173,7 +172,7 @@ public sealed record RoleRun(string Topology, TopologyRun Run, IReadOnlyList<Thr
     bool Has(int tid, WorkerRole[] roles) => Declared.Any(w => w.ThreadId == tid && roles.Contains(w.Role));
 
     /// <summary>Each thread's share of each kind of call.</summary>
-    public GenericChart Chart() => Roles.Chart(Threads, $"{Topology}: which thread made which call");
+    public Figure Chart() => Roles.Chart(Threads, $"{Topology}: which thread made which call");
 
     /// <summary>A line per thread, then the client's totals.</summary>
     public override string ToString() =>

@@ -1,13 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
+using Lab.Charts;
 using Lab.Hosts;
 using Lab.Load;
 using Lab.Observe;
 using Lab.Peers;
 using Lab.Topologies;
-using Plotly.NET;
-using Plotly.NET.CSharp;
-using PChart = Plotly.NET.CSharp.Chart;
 
 namespace Lab.Experiments;
 
@@ -452,36 +450,31 @@ public sealed class SideBySide
     }
 
     /// <summary>Throughput (closed loop) per workload, one bar per model, nginx beside them where it ran.</summary>
-    public GenericChart ThroughputChart() => Grouped("Throughput: as fast as the answers come (closed loop)", "requests/s", r => r.RequestsPerSecond);
+    public Figure ThroughputChart() => Grouped("Throughput: as fast as the answers come (closed loop)", "requests/s", r => r.RequestsPerSecond);
 
     /// <summary>p99 of "/" requests at the fixed rate, per workload, log scale.</summary>
-    public GenericChart LatencyChart() => Grouped($"p99 latency of the \"/\" requests at {Options.Rate:N0} requests/s (open loop)", "ms (log scale)", r => r.FastP99Ms)
-        .WithYAxisStyle<double, double, string>(TitleText: "ms (log scale)", AxisType: StyleParam.AxisType.Log);
+    public Figure LatencyChart() => Grouped($"p99 latency of the \"/\" requests at {Options.Rate:N0} requests/s (open loop)", "ms (log scale)", r => r.FastP99Ms)
+        .WithYAxis("ms (log scale)", log: true);
 
     /// <summary>The busiest serving thread's share, per workload (models with more than one serving thread, nginx by CPU time).</summary>
-    public GenericChart BalanceChart() => Grouped($"Busiest serving thread's share of the requests ({100.0 / Options.Workers:0.#}% is even; nginx: of CPU time)",
+    public Figure BalanceChart() => Grouped($"Busiest serving thread's share of the requests ({100.0 / Options.Workers:0.#}% is even; nginx: of CPU time)",
         "%", r => r.BusiestShare);
 
     /// <summary>The longest accept queue read in each model's runs, per workload.</summary>
-    public GenericChart QueueChart() => Grouped("Peak accept queue (either run)", "connections waiting", r => r.PeakAcceptQueue);
+    public Figure QueueChart() => Grouped("Peak accept queue (either run)", "connections waiting", r => r.PeakAcceptQueue);
 
-    GenericChart Grouped(string title, string yTitle, Func<SideRun, double?> value)
+    Figure Grouped(string title, string yTitle, Func<SideRun, double?> value)
     {
         var order = Models.Select(m => m.Name).Append(NginxName).ToList();
-        var traces = new List<GenericChart>();
+        var traces = new List<Figure>();
         foreach (var model in order)
         {
             var rows = _runs.Where(r => r.Model == model && value(r) is not null).ToList();
             if (rows.Count == 0) continue;
-            traces.Add(PChart.Column<double, string, string>(values: rows.Select(r => value(r)!.Value),
-                Keys: new Optional<IEnumerable<string>>(rows.Select(r => r.Workload), true), Name: model));
+            traces.Add(Figure.Column(rows.Select(r => r.Workload), rows.Select(r => value(r)!.Value), model));
         }
         if (traces.Count == 0) throw new InvalidOperationException("No runs to chart.");
-        var chart = PChart.Combine(traces)
-            .WithXAxisStyle<double, double, string>(TitleText: "workload")
-            .WithYAxisStyle<double, double, string>(TitleText: yTitle)
-            .WithSize(Charts.LabCharts.Width, Charts.LabCharts.Height);
-        return Plotly.NET.Chart.withTitle(title, null).Invoke(chart);
+        return LabCharts.Finish(Figure.Combine(traces), title, "workload", yTitle);
     }
 
     /// <summary>"15 runs of 5 models (+ nginx) under 3 workloads".</summary>

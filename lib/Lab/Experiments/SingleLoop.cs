@@ -4,9 +4,6 @@ using Lab.Charts;
 using Lab.Observe;
 using Lab.Sockets;
 using Lab.Topologies;
-using Plotly.NET;
-using Plotly.NET.CSharp;
-using PChart = Plotly.NET.CSharp.Chart;
 
 namespace Lab.Experiments;
 
@@ -172,29 +169,25 @@ public sealed class StallRun
     static double Round(double ms) => Math.Round(ms, 2);
 
     /// <summary>Latency of every fast request against when it was sent, one colour per client, with the slow request drawn as a box.</summary>
-    public GenericChart Chart(string? title = null) => ChartOf(title ?? $"{Topology}: fast requests{(SlowWorkMs is int w ? $" around one /work?ms={w}" : "")}",
+    public Figure Chart(string? title = null) => ChartOf(title ?? $"{Topology}: fast requests{(SlowWorkMs is int w ? $" around one /work?ms={w}" : "")}",
         Requests, Clients, SlowStartedAt, SlowMs);
 
-    static GenericChart ChartOf(string title, IReadOnlyList<FastRequest> requests, int clients, double? slowStart, double? slowMs)
+    static Figure ChartOf(string title, IReadOnlyList<FastRequest> requests, int clients, double? slowStart, double? slowMs)
     {
         // Points, not lines: a closed-loop client has one request in flight, so a line between its last point before
         // the stall and its first after would draw requests that were never sent.
-        var traces = new List<GenericChart>();
+        var traces = new List<Figure>();
         for (int c = 0; c < clients; c++)
         {
             var mine = requests.Where(r => r.Client == c).OrderBy(r => r.SentAt).ToList();
-            traces.Add(PChart.Point<double, double, string>(x: mine.Select(r => r.SentAt), y: mine.Select(r => r.LatencyMs), Name: $"fast client {c}"));
+            traces.Add(Figure.Scatter(mine.Select(r => r.SentAt), mine.Select(r => r.LatencyMs), $"fast client {c}", ScatterMode.Markers));
         }
         if (slowStart is double s && slowMs is double ms)
         {
             double e = s + ms / 1000;
-            traces.Add(PChart.Line<double, double, string>(x: new[] { s, s, e, e }, y: new[] { 0, ms, ms, 0 }, Name: "the slow request (sent → answered)"));
+            traces.Add(Figure.Scatter([s, s, e, e], [0, ms, ms, 0], "the slow request (sent → answered)"));
         }
-        var chart = PChart.Combine(traces)
-            .WithXAxisStyle<double, double, string>(TitleText: "seconds (when the request was sent)")
-            .WithYAxisStyle<double, double, string>(TitleText: "latency (ms)")
-            .WithSize(LabCharts.Width, LabCharts.Height);
-        return Plotly.NET.Chart.withTitle(title, null).Invoke(chart);
+        return LabCharts.Finish(Figure.Combine(traces), title, "seconds (when the request was sent)", "latency (ms)");
     }
 
     /// <summary>

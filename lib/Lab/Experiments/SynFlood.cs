@@ -5,7 +5,6 @@ using Lab.Hosts;
 using Lab.Observe;
 using Lab.Packets;
 using Lab.Sockets;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -145,12 +144,12 @@ public sealed class SynFlood
     }
 
     /// <summary>The SYN queue over time.</summary>
-    public GenericChart QueueChart() => LabCharts.TimeSeries($"SYN queue during the flood (tcp_syncookies = {Syncookies}, backlog {Backlog})", "connections",
+    public Figure QueueChart() => LabCharts.TimeSeries($"SYN queue during the flood (tcp_syncookies = {Syncookies}, backlog {Backlog})", "connections",
         Series.From("SYN queue (SYN-RECV)", Queue, q => q.Seconds, q => q.SynQueue),
         Series.From("accept queue", Queue, q => q.Seconds, q => q.AcceptQueue));
 
     /// <summary>Legitimate connect latency in several runs, side by side.</summary>
-    public static GenericChart LegitChart(params SynFlood[] runs) => LabCharts.GroupedBars(
+    public static Figure LegitChart(params SynFlood[] runs) => LabCharts.GroupedBars(
         "Legitimate clients during a SYN flood", "connect time, ms (a failed connect shows the timeout)",
         Enumerable.Range(0, runs.Max(r => r.Legit.Count)).Select(i => $"client {i}").ToList(),
         runs.Select(r => ($"tcp_syncookies = {r.Syncookies}: {r.LegitConnected}/{r.Legit.Count} connected",

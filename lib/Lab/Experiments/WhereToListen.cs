@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lab.Charts;
 using Lab.Hosts;
 using Lab.Sockets;
-using Plotly.NET;
 
 namespace Lab.Experiments;
 
@@ -258,34 +260,33 @@ public sealed class ReachMatrix
     };
 
     /// <summary>A heatmap: rows are listeners, columns are targets, colour and text the outcome; hover shows the time.</summary>
-    public GenericChart Chart(string title = "Who can connect to what (each cell one real connect)")
+    public Figure Chart(string title = "Who can connect to what (each cell one real connect)")
     {
         var rows = Listeners.Reverse().ToList(); // plotly draws row 0 at the bottom
         var z = rows.Select(l => Targets.Select(t => Outcome(l, t) switch { Reach.Connected => 2, Reach.Refused => 0, Reach.TimedOut => 1, _ => 0.5 }).ToArray()).ToArray();
         var text = rows.Select(l => Targets.Select(t => $"{Symbol(Outcome(l, t))}<br>{this[l, t].Milliseconds:0.##} ms").ToArray()).ToArray();
-        var trace = new Trace2D("heatmap");
-        trace.SetProperty("z", z);
-        trace.SetProperty("x", Targets.Select(t => t.Replace(" → ", "<br>→ ")).ToArray());
-        trace.SetProperty("y", rows.ToArray());
-        trace.SetProperty("text", text);
-        trace.SetProperty("texttemplate", "%{text}");
-        trace.SetProperty("hoverinfo", "x+y+text");
-        trace.SetProperty("zmin", 0);
-        trace.SetProperty("zmax", 2);
-        trace.SetProperty("showscale", false);
-        trace.SetProperty("xgap", 3);
-        trace.SetProperty("ygap", 3);
-        trace.SetProperty("colorscale", new object[]
+        var trace = new JsonObject
         {
-            new object[] { 0.0, "#f4b6b6" }, new object[] { 0.33, "#f4b6b6" },
-            new object[] { 0.34, "#f6dc8d" }, new object[] { 0.66, "#f6dc8d" },
-            new object[] { 0.67, "#a8dba8" }, new object[] { 1.0, "#a8dba8" },
-        });
-        var chart = GenericChart.ofTraceObject(true, trace);
-        chart = Plotly.NET.CSharp.GenericChartExtensions.WithSize(chart, 760, 400);
-        chart = Plotly.NET.CSharp.GenericChartExtensions.WithXAxisStyle<double, double, string>(chart, TitleText: "client → the address it connects to");
-        chart = Plotly.NET.CSharp.GenericChartExtensions.WithYAxisStyle<double, double, string>(chart, TitleText: "listener bound to");
-        return Plotly.NET.Chart.withTitle(title, null).Invoke(chart);
+            ["type"] = "heatmap",
+            ["z"] = JsonSerializer.SerializeToNode(z),
+            ["x"] = JsonSerializer.SerializeToNode(Targets.Select(t => t.Replace(" → ", "<br>→ ")).ToArray()),
+            ["y"] = JsonSerializer.SerializeToNode(rows.ToArray()),
+            ["text"] = JsonSerializer.SerializeToNode(text),
+            ["texttemplate"] = "%{text}",
+            ["hoverinfo"] = "x+y+text",
+            ["zmin"] = 0,
+            ["zmax"] = 2,
+            ["showscale"] = false,
+            ["xgap"] = 3,
+            ["ygap"] = 3,
+            ["colorscale"] = JsonNode.Parse("""
+                [[0.0, "#f4b6b6"], [0.33, "#f4b6b6"], [0.34, "#f6dc8d"], [0.66, "#f6dc8d"], [0.67, "#a8dba8"], [1.0, "#a8dba8"]]
+                """),
+        };
+        return Figure.Trace(trace).WithSize(760, 400)
+            .WithXAxis("client → the address it connects to")
+            .WithYAxis("listener bound to")
+            .WithTitle(title);
     }
 
     public override string ToString() => string.Join("\n", Listeners.Select(l => l + ": " + string.Join(", ", Targets.Select(t => $"{t} {Symbol(Outcome(l, t))}"))));

@@ -1,8 +1,6 @@
 using System.Net;
 using System.Text;
 using Lab.Charts;
-using Plotly.NET;
-using Plotly.NET.CSharp;
 
 namespace Lab.Load;
 
@@ -73,9 +71,9 @@ public sealed record LoadResult
     public double RequestsPerSecond => Elapsed.TotalSeconds > 0 ? Completed / Elapsed.TotalSeconds : 0;
 
     /// <summary>The percentile curve (log-scaled "percentile" axis in the HdrHistogram way: 1/(1-p)).</summary>
-    public GenericChart LatencyChart(string? title = null)
+    public Figure LatencyChart(string? title = null)
         => LabCharts.TimeSeries(title ?? $"Latency by percentile ({(OpenLoop ? "open" : "closed")} loop)", "latency (ms)", LatencySeries("latency"))
-            .WithXAxisStyle<double, double, string>(TitleText: "percentile: 90 at 1, 99 at 2, 99.9 at 3 (−log10 of the fraction slower)");
+            .WithXAxis("percentile: 90 at 1, 99 at 2, 99.9 at 3 (−log10 of the fraction slower)");
 
     internal Series LatencySeries(string name)
     {
@@ -85,7 +83,7 @@ public sealed record LoadResult
     }
 
     /// <summary>Completed requests per second over the run.</summary>
-    public GenericChart ThroughputChart(string? title = null)
+    public Figure ThroughputChart(string? title = null)
         => LabCharts.TimeSeries(title ?? "Throughput", "requests/s", new Series("completed", Throughput.Select((_, i) => (double)i + 1).ToList(), Throughput));
 
     /// <summary>A summary in the shape wrk prints.</summary>

@@ -3,7 +3,6 @@ using System.Net;
 using Lab.Charts;
 using Lab.Load;
 using Lab.Sockets;
-using Plotly.NET;
 
 namespace Lab.Topologies;
 
@@ -85,7 +84,7 @@ internal sealed class QueueSampler : IDisposable
 public sealed record TopologyRun(string Topology, TopologyMetrics Server, LoadResult Load, IReadOnlyList<QueueSample> Queue, StopReport? Stop)
 {
     /// <summary>Per thread: connections accepted and served, requests served.</summary>
-    public GenericChart WorkerBars()
+    public Figure WorkerBars()
     {
         var labels = Server.Workers.Select(w => w.Name).ToList();
         return LabCharts.GroupedBars($"{Topology}: work per thread", "count", labels,
@@ -95,7 +94,7 @@ public sealed record TopologyRun(string Topology, TopologyMetrics Server, LoadRe
     }
 
     /// <summary>Per thread: busy time (ms) and wake-ups, wasted ones apart.</summary>
-    public GenericChart BusyBars()
+    public Figure BusyBars()
     {
         var labels = Server.Workers.Select(w => w.Name).ToList();
         return LabCharts.GroupedBars($"{Topology}: time and wake-ups per thread", "ms / count", labels,
@@ -105,10 +104,10 @@ public sealed record TopologyRun(string Topology, TopologyMetrics Server, LoadRe
     }
 
     /// <summary>The client's latency by percentile.</summary>
-    public GenericChart LatencyPercentiles() => Load.LatencyChart($"{Topology}: latency by percentile");
+    public Figure LatencyPercentiles() => Load.LatencyChart($"{Topology}: latency by percentile");
 
     /// <summary>Each accept queue's length over the run, with its limit.</summary>
-    public GenericChart QueueDepth()
+    public Figure QueueDepth()
     {
         if (Queue.Count == 0) throw new InvalidOperationException("No queue samples: the run was shorter than one sampling interval.");
         var series = Queue.GroupBy(q => q.Listener).OrderBy(g => g.Key)

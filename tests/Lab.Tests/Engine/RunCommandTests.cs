@@ -152,8 +152,8 @@ public class RunCommandTests
             var cells = run.Executed.Cells.Where(c => c.IsCode).ToList();
             var live = Notebook.ReadText(cells[1].Outputs.Single()["data"]!["text/html"]);
             Assert.Contains("data-lab-plotly-js=", live);
-            Assert.Contains("\"y\":[2.0]", live);         // the last update's bar, not the first's
-            Assert.DoesNotContain("\"y\":[1.0]", live);
+            Assert.Contains("\"y\":[2]", live);         // the last update's bar, not the first's
+            Assert.DoesNotContain("\"y\":[1]", live);
             Assert.DoesNotContain("data-lab-plotly-js=", Notebook.ReadText(cells[2].Outputs.Single()["data"]!["text/html"]));
         }
         finally { Directory.Delete(dir, true); }

@@ -16,7 +16,7 @@ public class QueueWatchTests
         watch.Stop();
         Assert.NotEmpty(frames);
         Assert.Equal(4, watch.Samples[^1].Value.AcceptLimit);
-        var html = Plotly.NET.GenericChart.toChartHTML(watch.Chart());
+        var html = Lab.Display.ChartHtml.Fragment(watch.Chart());
         Assert.Contains("accept queue (established, not yet accepted)", html);
     }
 }

@@ -24,7 +24,7 @@ public class ReadingAndSendingTests
         // The plateau holds while stalled: the last stalled reading equals the peak.
         Assert.Equal(r.PeakRecvQ, r.RecvQPlateau);
         Assert.True(frames >= 1);
-        Assert.Contains("reader Recv-Q", Plotly.NET.GenericChart.toChartHTML(r.Chart()));
+        Assert.Contains("reader Recv-Q", r.Chart().ToJson());
     }
 
     [Fact]

@@ -20,7 +20,13 @@ public class WhereToListenTests
         Assert.Equal([Reach.Connected, Reach.Connected, Reach.Connected, Reach.Connected, Reach.Refused], t.Select(c => m.Outcome("[::]", c)));
         Assert.Equal([Reach.Refused, Reach.Connected, Reach.Refused, Reach.Refused, Reach.Refused], t.Select(c => m.Outcome("[::] (V6ONLY=1)", c)));
         Assert.Equal([Reach.Refused, Reach.Connected, Reach.Refused, Reach.Refused, Reach.Refused], t.Select(c => m.Outcome("[::1]", c)));
-        Assert.NotNull(m.Chart());
+        // The heatmap draws the same grid: rows bottom-up (plotly's row 0 is the bottom), 2 = connected, 0 = refused.
+        var heat = Assert.Single(Lab.Tests.Charts.FigureTests.Parse(m.Chart())["data"]!.AsArray())!;
+        Assert.Equal("heatmap", (string?)heat["type"]);
+        var rows = heat["y"]!.AsArray().Select(v => (string)v!).ToList();
+        Assert.Equal(m.Listeners.Reverse(), rows);
+        var loopback = heat["z"]![rows.IndexOf("127.0.0.1")]!.AsArray().Select(v => (double)v!);
+        Assert.Equal([2.0, 0, 0, 0, 0], loopback);
     }
 
     [Fact]
