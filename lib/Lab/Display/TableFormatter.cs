@@ -29,6 +29,14 @@ public static class TableFormatter
         // the library then wrote nothing (strings inside records printed blank in text/plain: the REPL, jupyter console).
         Formatter.Register(typeof(string), (FormatDelegate<object>)((value, ctx) => { ctx.Writer.Write((string)value); return true; }), LabFormatters.TextMime);
         Formatter.Register(typeof(object), (FormatDelegate<object>)((value, ctx) => IsRow(value.GetType()) && TryWrite(new[] { value }, ctx, html: true, single: true)), LabFormatters.HtmlMime);
+        // HTML (what HTML("...") returns) writes itself. Without this the catch-all above took it, declined it, and the
+        // library wrote nothing: in the .NET Interactive kernel a live view's placeholder, display(HTML("starting…")),
+        // showed blank once Lab.dll had loaded.
+        Formatter.Register(typeof(Microsoft.AspNetCore.Html.IHtmlContent), (FormatDelegate<object>)((value, ctx) =>
+        {
+            ((Microsoft.AspNetCore.Html.IHtmlContent)value).WriteTo(ctx.Writer, System.Text.Encodings.Web.HtmlEncoder.Default);
+            return true;
+        }), LabFormatters.HtmlMime);
     }
 
     static bool WriteDictionary(IDictionary d, FormatContext ctx, bool html)
@@ -68,6 +76,15 @@ public static class TableFormatter
     {
         if (ctx.Depth > 1) return false;
         var rows = Rows(value);
+        // A sequence of plain values (int[], string[]) is no table: it prints as a list. Declined, the library wrote
+        // nothing for it, in both hosts.
+        if (rows == null && !single && value is IEnumerable and not string and not IDictionary)
+        {
+            var all = ((IEnumerable)value).Cast<object?>().Take(MaxRows + 1).ToList();
+            var list = "[" + string.Join(", ", all.Take(MaxRows).Select(Cell)) + (all.Count > MaxRows ? ", …" : "") + "]";
+            ctx.Writer.Write(html ? "<pre>" + System.Net.WebUtility.HtmlEncode(list) + "</pre>" : list);
+            return true;
+        }
         if (rows == null) return false;
         ctx.Writer.Write(html ? Html(rows.Value.Type, rows.Value.Items, rows.Value.More) : Text(rows.Value.Type, rows.Value.Items, rows.Value.More));
         return true;

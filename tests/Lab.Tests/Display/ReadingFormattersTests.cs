@@ -71,4 +71,20 @@ public class ReadingFormattersTests
         Assert.Contains("--cap-add=NET_ADMIN", e.Reason);
         Assert.Equal("the namespace table", e.WouldShow);
     }
+
+    /// <summary>
+    /// Values no lab formatter claims still print, in every host: HTML writes itself (the catch-all for rows took it
+    /// and the library wrote nothing, so a live view's placeholder was blank in the .NET Interactive kernel), and a
+    /// sequence of plain values prints as a list (it printed nothing, in both hosts).
+    /// </summary>
+    [Fact]
+    public void HtmlAndListsOfPlainValuesPrintInsteadOfNothing()
+    {
+        Lab.Display.LabFormatters.RegisterAll();
+        Assert.Equal("<b>watching…</b>", Microsoft.DotNet.Interactive.Formatting.Formatter.ToDisplayString(new Microsoft.AspNetCore.Html.HtmlString("<b>watching…</b>"), "text/html"));
+        Assert.Equal("<pre>[1, 2, 3]</pre>", Microsoft.DotNet.Interactive.Formatting.Formatter.ToDisplayString(new[] { 1, 2, 3 }, "text/html"));
+        Assert.Equal("[a, b]", Microsoft.DotNet.Interactive.Formatting.Formatter.ToDisplayString(new[] { "a", "b" }, "text/plain"));
+        var many = Microsoft.DotNet.Interactive.Formatting.Formatter.ToDisplayString(Enumerable.Range(0, 60).ToArray(), "text/plain");
+        Assert.EndsWith("49, …]", many);
+    }
 }
