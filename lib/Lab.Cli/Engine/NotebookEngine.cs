@@ -59,6 +59,7 @@ public sealed class NotebookEngine : IAsyncDisposable
     {
         _options = options ?? new EngineOptions();
         Plotly = _options.Plotly;
+        ChartHtml.HostAddsPlotlyJs = true; // this engine puts plotly.js where its PlotlyInclusion says, not the formatter
         Assemblies.Install();
         ConsoleRouter.Install();
         _globals = new LabGlobals(this);

@@ -36,6 +36,32 @@ public static class ChartHtml
 """;
     }
 
+    /// <summary>
+    /// Set by a host that decides itself where plotly.js goes (the lab's engine, after formatting, by its
+    /// <see cref="PlotlyInclusion"/>). In any other host (the .NET Interactive kernel: Polyglot Notebooks, `.net-csharp`,
+    /// dotnet-repl), nothing but the formatter can put plotly.js on the page, so <see cref="Formatted"/> prepends it to
+    /// the first chart formatted in this process, and the later charts reuse <c>window.Plotly</c>.
+    /// </summary>
+    public static bool HostAddsPlotlyJs { get; set; }
+
+    static int _formattedWithPlotlyJs;
+
+    /// <summary>What the HTML formatter of a <see cref="Figure"/> gives: see <see cref="HostAddsPlotlyJs"/>.</summary>
+    public static string Formatted(Figure chart) =>
+        !HostAddsPlotlyJs && Interlocked.Exchange(ref _formattedWithPlotlyJs, 1) == 0 ? WithPlotlyJs(Fragment(chart)) : Fragment(chart);
+
+    /// <summary>
+    /// What the HTML formatter of a <see cref="LiveFrame"/> gives: as <see cref="Formatted"/>, and a live display whose
+    /// frame brought plotly.js brings it again with its last frame (the one a front end that replaces outputs keeps).
+    /// </summary>
+    public static string Formatted(LiveFrame frame)
+    {
+        if (HostAddsPlotlyJs) return Fragment(frame.Figure);
+        bool first = Interlocked.Exchange(ref _formattedWithPlotlyJs, 1) == 0;
+        if (first) frame.View.CarriesPlotlyJs = true;
+        return first || (frame.Last && frame.View.CarriesPlotlyJs) ? WithPlotlyJs(Fragment(frame.Figure)) : Fragment(frame.Figure);
+    }
+
     /// <summary>The fragment with plotly.js prepended, for <see cref="PlotlyInclusion.EveryChart"/> or a first output.</summary>
     public static string WithPlotlyJs(string fragmentHtml) => PlotlyJs.ScriptTag() + fragmentHtml;
 

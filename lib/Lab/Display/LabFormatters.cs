@@ -26,7 +26,8 @@ public static class LabFormatters
     public static void RegisterAll()
     {
         if (Interlocked.Exchange(ref _registered, 1) == 1) return;
-        Register<Figure>(ChartHtml.Fragment, ChartHtml.Text);
+        Register<Figure>(ChartHtml.Formatted, ChartHtml.Text);
+        Register<LiveFrame>(ChartHtml.Formatted, f => ChartHtml.Text(f.Figure));
         TableFormatter.Register();
         ReadingFormatters.Register();
     }

@@ -1,3 +1,4 @@
+using Lab.Display;
 using System.Diagnostics;
 using System.Net;
 using Lab.Charts;
@@ -141,6 +142,7 @@ public sealed class SlowAcceptor
     /// <summary>Runs the experiment in <paramref name="host"/>; bounded by <paramref name="duration"/> (at most 20 s).</summary>
     public static SlowAcceptor Run(NetHost host, int backlog, TimeSpan arriveEvery, TimeSpan acceptEvery, TimeSpan duration, Action<object>? update = null)
     {
+        var live = LiveView.Of(update);
         if (duration <= TimeSpan.Zero || duration > TimeSpan.FromSeconds(20)) throw new ArgumentOutOfRangeException(nameof(duration), duration, "Run for more than 0 and at most 20 s.");
         if (arriveEvery < TimeSpan.FromMilliseconds(5) || acceptEvery < TimeSpan.FromMilliseconds(5)) throw new ArgumentOutOfRangeException(nameof(arriveEvery), "Intervals are at least 5 ms.");
         return host.Run(() =>
@@ -176,7 +178,7 @@ public sealed class SlowAcceptor
                     {
                         // Redrawn off this thread, so a slow front end never slows the arrivals and accepts down.
                         var copy = samples.ToList();
-                        drawing = Task.Run(() => update(ChartOf(copy)));
+                        drawing = Task.Run(() => live!.Frame(ChartOf(copy)));
                         nextDraw = now + TimeSpan.FromMilliseconds(250);
                     }
                     Thread.Sleep(2);
@@ -184,7 +186,7 @@ public sealed class SlowAcceptor
                 drawing?.Wait(TimeSpan.FromSeconds(2));
                 int established = clients.Count(c => c.State == TcpState.Established);
                 var result = new SlowAcceptor(samples, backlog, arriveEvery, acceptEvery, established);
-                update?.Invoke(result.Chart());
+                live?.Final(result.Chart());
                 return result;
             }
             finally

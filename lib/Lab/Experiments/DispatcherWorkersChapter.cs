@@ -1,3 +1,4 @@
+using Lab.Display;
 using System.Diagnostics;
 using System.Net;
 using Lab.Charts;
@@ -86,6 +87,7 @@ public sealed class PlannedRun
     /// </summary>
     public static PlannedRun Run(Topology topology, IReadOnlyList<PlannedConnection> plan, TimeSpan duration, Action<object>? update = null)
     {
+        var live = LiveView.Of(update);
         ArgumentNullException.ThrowIfNull(topology);
         ArgumentNullException.ThrowIfNull(plan);
         if (plan.Count is < 1 or > MaxConnections)
@@ -138,7 +140,7 @@ public sealed class PlannedRun
                     if (clock.Elapsed > duration + TimeSpan.FromSeconds(20)) { cancel.Cancel(); t.Join(TimeSpan.FromSeconds(5)); break; }
                     if (update is not null && clock.Elapsed >= nextDraw)
                     {
-                        update(BusyChart(topology.Name, Shares(topology.Metrics, topology.Events, clock.Elapsed)));
+                        live!.Frame(BusyChart(topology.Name, Shares(topology.Metrics, topology.Events, clock.Elapsed)));
                         nextDraw = clock.Elapsed + TimeSpan.FromMilliseconds(250);
                     }
                 }
@@ -162,7 +164,7 @@ public sealed class PlannedRun
                     Math.Round(r.Latency.P50.TotalMilliseconds, 2), Math.Round(r.Latency.P90.TotalMilliseconds, 2), Math.Round(r.Latency.P99.TotalMilliseconds, 2));
             }).ToList();
             var run = new PlannedRun(topology.Name, elapsed, metrics, outcomes, Shares(metrics, events, elapsed));
-            update?.Invoke(run.BusyChart());
+            live?.Final(run.BusyChart());
             return run;
         }
         finally

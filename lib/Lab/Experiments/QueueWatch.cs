@@ -1,3 +1,4 @@
+using Lab.Display;
 using System.Net;
 using Lab.Charts;
 using Lab.Observe;
@@ -19,7 +20,7 @@ namespace Lab.Experiments;
 public sealed class QueueWatch : IDisposable
 {
     readonly Sampler<ListenQueueReading> _sampler;
-    readonly Action<object>? _update;
+    readonly LiveView? _update;
     readonly TimeSpan _redrawEvery;
     readonly string _title;
     readonly ManualResetEventSlim _stop = new();
@@ -28,7 +29,7 @@ public sealed class QueueWatch : IDisposable
 
     QueueWatch(Sampler<ListenQueueReading> sampler, Action<object>? update, TimeSpan redrawEvery, string title)
     {
-        _sampler = sampler; _update = update; _redrawEvery = redrawEvery; _title = title;
+        _sampler = sampler; _update = LiveView.Of(update); _redrawEvery = redrawEvery; _title = title;
         // Drawing a chart takes milliseconds to tens of milliseconds (and longer on a loaded machine); it runs on a
         // thread of its own so the sampler keeps its pace and the readings stay evenly spaced.
         if (update != null)
@@ -81,7 +82,7 @@ public sealed class QueueWatch : IDisposable
             var count = _sampler.Count;
             if (count == drawn) continue;
             drawn = count;
-            try { _update!(Chart()); }
+            try { _update!.Frame(Chart()); }
             catch (Exception) { /* a display that went away (cell re-run) must not kill the watch; the final frame is drawn by Stop */ }
         }
     }
@@ -92,7 +93,7 @@ public sealed class QueueWatch : IDisposable
         _sampler.Stop();
         _stop.Set();
         _redraw?.Join(TimeSpan.FromSeconds(5));
-        _update?.Invoke(Chart());
+        _update?.Final(Chart());
         if (_sampler.Error != null) throw new InvalidOperationException("Sampling the queues failed: " + _sampler.Error.Message, _sampler.Error);
     }
 

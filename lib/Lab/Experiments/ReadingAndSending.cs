@@ -1,3 +1,4 @@
+using Lab.Display;
 using System.Diagnostics;
 using System.Net;
 using Lab.Charts;
@@ -195,6 +196,7 @@ public static class FillExperiment
 
     public static FillResult Run(FillOptions? options = null, Action<object>? update = null)
     {
+        var live = LiveView.Of(update);
         var o = options ?? new FillOptions();
         if (o.WriteChunk <= 0 || o.ReadChunk <= 0 || o.TotalBytes <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Chunks and total must be positive.");
         if (o.StallFor < TimeSpan.Zero || o.StallFor > TimeSpan.FromSeconds(20)) throw new ArgumentOutOfRangeException(nameof(options), o.StallFor, "Stall 0-20 s.");
@@ -220,7 +222,7 @@ public static class FillExperiment
         var redraw = update == null ? Task.CompletedTask : Task.Factory.StartNew(() =>
         {
             while (!redrawStop.Token.WaitHandle.WaitOne(250))
-                update(ChartOf(sampler.Samples, "One connection: the reader stops, then reads again (live)"));
+                live!.Frame(ChartOf(sampler.Samples, "One connection: the reader stops, then reads again (live)"));
         }, TaskCreationOptions.LongRunning);
         Thread.Sleep(30); // a few readings of the idle connection first
         double? firstBlock = null;
@@ -279,7 +281,7 @@ public static class FillExperiment
             WriterEndPoint = writer.LocalEndPoint,
             Counters = before.Diff(after),
         };
-        update?.Invoke(result.Chart());
+        live?.Final(result.Chart());
         if (sampler.Error != null) throw new InvalidOperationException("Sampling failed: " + sampler.Error.Message, sampler.Error);
         return result;
     }

@@ -1,3 +1,4 @@
+using Lab.Display;
 using Lab.Charts;
 using Lab.Load;
 using Lab.Topologies;
@@ -64,6 +65,7 @@ public static class DispatchRuns
     public static IReadOnlyList<DispatchPoint> Scaling(IReadOnlyList<RequestMix> works, IReadOnlyList<int> workerCounts, int connections, TimeSpan each,
         Action<object>? update = null)
     {
+        var live = LiveView.Of(update);
         ArgumentNullException.ThrowIfNull(works);
         ArgumentNullException.ThrowIfNull(workerCounts);
         if (works.Count == 0 || workerCounts.Count == 0) throw new ArgumentException("Give at least one request kind and one worker count.");
@@ -75,7 +77,7 @@ public static class DispatchRuns
             foreach (var n in workerCounts)
             {
                 points.Add(One(work, n, connections, null, each));
-                update?.Invoke(ThroughputChart(points));
+                if (points.Count == works.Count * workerCounts.Count) live?.Final(ThroughputChart(points)); else live?.Frame(ThroughputChart(points));
             }
         return points;
     }
@@ -88,6 +90,7 @@ public static class DispatchRuns
     public static IReadOnlyList<DispatchPoint> Load(RequestMix work, int workers, IReadOnlyList<double?> rates, int connections, TimeSpan each,
         Action<object>? update = null)
     {
+        var live = LiveView.Of(update);
         ArgumentNullException.ThrowIfNull(work);
         ArgumentNullException.ThrowIfNull(rates);
         if (rates.Count is < 1 or > 12) throw new ArgumentOutOfRangeException(nameof(rates), rates.Count, "Give 1 to 12 rates.");
@@ -96,7 +99,7 @@ public static class DispatchRuns
         foreach (var rate in rates)
         {
             points.Add(One(work, workers, connections, rate, each));
-            update?.Invoke(BusyChart(points));
+            if (points.Count == rates.Count) live?.Final(BusyChart(points)); else live?.Frame(BusyChart(points));
         }
         return points;
     }

@@ -1,3 +1,4 @@
+using Lab.Display;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -93,6 +94,7 @@ public sealed class StalledShard
     public static StalledShard Run(NetHost? host, int shards = 4, int backlog = 8, int pausedShard = 1, double rate = 200,
         TimeSpan? duration = null, Action<object>? update = null)
     {
+        var live = LiveView.Of(update);
         var d = duration ?? TimeSpan.FromSeconds(3);
         if (shards is < 2 or > 16) throw new ArgumentOutOfRangeException(nameof(shards), shards, "Use 2 to 16 shards.");
         if ((uint)pausedShard >= (uint)shards) throw new ArgumentOutOfRangeException(nameof(pausedShard), pausedShard, $"Pause one of shards 0 to {shards - 1}.");
@@ -136,7 +138,7 @@ public sealed class StalledShard
                 {
                     // Drawn off this thread, so a slow front end never spaces the samples out.
                     var copy = samples.ToList();
-                    drawing = Task.Run(() => update(ChartOf(copy, shards, pausedShard)));
+                    drawing = Task.Run(() => live!.Frame(ChartOf(copy, shards, pausedShard)));
                     nextDraw = at + TimeSpan.FromMilliseconds(500);
                 }
                 loader.Join(20);
@@ -153,7 +155,7 @@ public sealed class StalledShard
             var accepted2 = Accepted(t);
             var result = new StalledShard(shards, backlog, pausedShard, samples, accepted1.Zip(accepted0, (a, b) => a - b).ToList(),
                 accepted2[pausedShard] - accepted1[pausedShard], load, counters);
-            update?.Invoke(result.Chart());
+            live?.Final(result.Chart());
             return result;
         }
         return host is null ? Work() : host.Run(Work);

@@ -1,3 +1,4 @@
+using Lab.Display;
 using System.Diagnostics;
 using System.Text;
 using Lab.Charts;
@@ -204,6 +205,7 @@ public sealed class StallRun
     public static StallRun Run(Topology topology, int fastClients = 4, TimeSpan? every = null, TimeSpan? duration = null,
         int? slowWorkMs = null, TimeSpan? slowAt = null, Action<object>? update = null)
     {
+        var live = LiveView.Of(update);
         ArgumentNullException.ThrowIfNull(topology);
         var period = every ?? TimeSpan.FromMilliseconds(10);
         var length = duration ?? TimeSpan.FromSeconds(2);
@@ -301,13 +303,13 @@ public sealed class StallRun
                         List<FastRequest> copy;
                         double? s, m;
                         lock (requests) { copy = requests.ToList(); s = slowStart; m = slowMs; }
-                        update(ChartOf($"{topology.Name}: fast requests (running…)", copy, fastClients, s, m));
+                        live!.Frame(ChartOf($"{topology.Name}: fast requests (running…)", copy, fastClients, s, m));
                         nextDraw = clock.Elapsed + TimeSpan.FromMilliseconds(250);
                     }
                 }
             }
             var run = new StallRun(topology.Name, slowWorkMs, requests, slowStart, slowMs, late, fastClients, failures);
-            update?.Invoke(run.Chart());
+            live?.Final(run.Chart());
             return run;
         }
         finally
