@@ -62,6 +62,14 @@ public static class RealKernel
         return nb["cells"]!.AsArray().Where(c => (string?)c!["cell_type"] == "code").Select(c => c!["outputs"]!.AsArray()).ToList();
     }
 
+    /// <summary>Writes <paramref name="cells"/> as a notebook called <paramref name="name"/> in a temp folder, runs it, and returns each code cell's outputs.</summary>
+    public static async Task<List<JsonArray>> RunCells(string name, params string[] cells)
+    {
+        var dir = Directory.CreateTempSubdirectory("lab-polyglot-").FullName;
+        try { return await Run(Notebook(dir, name, cells)); }
+        finally { Directory.Delete(dir, true); }
+    }
+
     public static string Html(JsonNode output) => Text(output["data"]?["text/html"]);
     public static string Plain(JsonNode output) => Text(output["data"]?["text/plain"]) + Text(output["text"]);
     static string Text(JsonNode? n) => n is JsonArray a ? string.Concat(a.Select(x => (string?)x)) : (string?)n ?? "";
