@@ -54,6 +54,7 @@ public sealed class NetHost : IDisposable
             throw new ArgumentException($"Host name '{name}' must be 1-12 ASCII letters or digits.", nameof(name));
         RequireNetAdmin();
         RemoveStale();
+        using var machineWide = MachineLock.Take();
         lock (Gate)
         {
             var n = FreeIndex();
@@ -235,6 +236,36 @@ public sealed class NetHost : IDisposable
             }
         }
         return removed;
+    }
+
+    /// <summary>
+    /// An exclusive lock (flock on lab-nethost.lock in the temp folder) held while a host picks its free index and creates its veth
+    /// pair. Two lab processes (a test host and the `lab repl` it started, or two chapters' kernels) each scanned the
+    /// links, found lab10h free, and one failed with "File exists" or deleted the other's pair ("No such device").
+    /// </summary>
+    sealed class MachineLock : IDisposable
+    {
+        static readonly string LockPath = Path.Combine(Path.GetTempPath(), "lab-nethost.lock");
+        readonly FileStream _file;
+        MachineLock(FileStream file) => _file = file;
+
+        public static MachineLock Take()
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+            while (true)
+            {
+                // .NET takes flock(LOCK_EX | LOCK_NB) for FileShare.None; another holder makes this throw IOException.
+                try { return new MachineLock(new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)); }
+                catch (IOException) when (DateTime.UtcNow < deadline) { Thread.Sleep(20); }
+                catch (IOException e)
+                {
+                    throw new LabSetupException($"Another lab process has held {LockPath} for 20 s while creating a second host ({e.Message}).",
+                        "Wait for the other run to finish, or find the process that holds it with `fuser " + LockPath + "`.");
+                }
+            }
+        }
+
+        public void Dispose() => _file.Dispose();
     }
 
     static int FreeIndex()

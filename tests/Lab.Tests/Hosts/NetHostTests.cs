@@ -114,4 +114,22 @@ public class NamespaceCountersTests
         Assert.Equal(0, inside);
         Assert.True(outside > 0);
     }
+
+    /// <summary>
+    /// Creating a host waits while another process holds the machine-wide lock (here flock(1), as a second lab process
+    /// would hold it): two processes once picked the same free index, lab10h, and one failed with "File exists".
+    /// </summary>
+    [Fact]
+    public void CreatingAHostWaitsForAnotherProcessCreatingOne()
+    {
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.SysAdmin), "needs CAP_NET_ADMIN and CAP_SYS_ADMIN (run as root)");
+        var lockPath = Path.Combine(Path.GetTempPath(), "lab-nethost.lock");
+        var psi = new System.Diagnostics.ProcessStartInfo("flock", [lockPath, "-c", "echo held; sleep 1.5"]) { RedirectStandardOutput = true, UseShellExecute = false };
+        using var holder = System.Diagnostics.Process.Start(psi)!;
+        Assert.Equal("held", holder.StandardOutput.ReadLine());             // the other process has the lock now
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var host = NetHost.Create("waits");
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(1), $"created after {clock.Elapsed.TotalMilliseconds:0} ms, while the lock was held");
+        Assert.True(holder.WaitForExit(5000));
+    }
 }
