@@ -39,8 +39,9 @@ public static class ChartHtml
     /// <summary>
     /// Set by a host that decides itself where plotly.js goes (the lab's engine, after formatting, by its
     /// <see cref="PlotlyInclusion"/>). In any other host (the .NET Interactive kernel: Polyglot Notebooks, `.net-csharp`,
-    /// dotnet-repl), nothing but the formatter can put plotly.js on the page, so <see cref="Formatted"/> prepends it to
-    /// the first chart formatted in this process, and the later charts reuse <c>window.Plotly</c>.
+    /// dotnet-repl), nothing but the formatter can put plotly.js on the page, so <see cref="Formatted(Figure)"/> and
+    /// <see cref="Formatted(LiveFrame)"/> prepend it to the first chart formatted in this process, and the later charts
+    /// reuse <c>window.Plotly</c>.
     /// </summary>
     public static bool HostAddsPlotlyJs { get; set; }
 
@@ -51,7 +52,7 @@ public static class ChartHtml
         !HostAddsPlotlyJs && Interlocked.Exchange(ref _formattedWithPlotlyJs, 1) == 0 ? WithPlotlyJs(Fragment(chart)) : Fragment(chart);
 
     /// <summary>
-    /// What the HTML formatter of a <see cref="LiveFrame"/> gives: as <see cref="Formatted"/>, and a live display whose
+    /// What the HTML formatter of a <see cref="LiveFrame"/> gives: as <see cref="Formatted(Figure)"/>, and a live display whose
     /// frame brought plotly.js brings it again with its last frame (the one a front end that replaces outputs keeps).
     /// </summary>
     public static string Formatted(LiveFrame frame)

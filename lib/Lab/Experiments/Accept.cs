@@ -347,6 +347,7 @@ public sealed class FullQueueLatency
 /// <param name="Answer">"RST" (the listener reset the connection), "SYN-ACK again" (it dropped the ACK and resent its SYN-ACK) or "nothing".</param>
 /// <param name="AnswerAfterMs">Milliseconds from the ACK to the answer.</param>
 /// <param name="ListenOverflows">TcpExt.ListenOverflows in the host during the step.</param>
+/// <param name="OutRsts">Tcp.OutRsts in the host during the step: segments carrying RST the host sent.</param>
 /// <param name="Segments">The segments the peer sent and received.</param>
 public sealed record OverflowStep(int AbortOnOverflow, AcceptQueueReading QueueWhenAcked, string Answer, double? AnswerAfterMs,
     long ListenOverflows, long OutRsts, IReadOnlyList<TcpSegment> Segments)

@@ -160,7 +160,7 @@ public static class WhereToListen
     }
 
     /// <summary>
-    /// Connects from this host to <paramref name="target"/>:<paramref name="port"/> while capturing on the veth and on lo,
+    /// Connects from this host to <paramref name="target"/> on <paramref name="listener"/>'s port while capturing on the veth and on lo,
     /// and returns how many segments each interface carried: which wire the connection really used.
     /// </summary>
     public static IReadOnlyList<(string Interface, int Segments)> WhichWire(NetHost host, Listener listener, IPAddress target)
