@@ -1,6 +1,8 @@
 // include/uapi/linux/if_addr.h: one address of one interface (RTM_NEWADDR).
 using System.Runtime.InteropServices;
 
+#pragma warning disable CS8981 // C names on purpose: the interop mirrors the kernel headers
+
 namespace Lab.Interop;
 
 [StructLayout(LayoutKind.Sequential)]

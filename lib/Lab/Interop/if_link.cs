@@ -1,4 +1,6 @@
 // include/uapi/linux/if_link.h and if.h: the link attribute and flags the lab reads from RTM_NEWLINK.
+#pragma warning disable CS8981 // C names on purpose: the interop mirrors the kernel headers
+
 namespace Lab.Interop;
 
 public static class if_link

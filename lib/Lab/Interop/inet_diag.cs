@@ -2,6 +2,8 @@
 // Addresses and ports are in network byte order, as in the header (__be16, __be32).
 using System.Runtime.InteropServices;
 
+#pragma warning disable CS8981 // C names on purpose: the interop mirrors the kernel headers
+
 namespace Lab.Interop;
 
 [StructLayout(LayoutKind.Sequential)]

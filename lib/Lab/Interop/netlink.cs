@@ -2,6 +2,8 @@
 // C names kept on purpose; friendly types live in Lab.Observe. Layout proven by tests/Lab.Tests/Interop/NetlinkLayoutTests.cs.
 using System.Runtime.InteropServices;
 
+#pragma warning disable CS8981 // C names on purpose: the interop mirrors the kernel headers
+
 namespace Lab.Interop;
 
 [StructLayout(LayoutKind.Sequential)]

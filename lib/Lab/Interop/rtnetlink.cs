@@ -1,6 +1,8 @@
 // include/uapi/linux/rtnetlink.h: the route netlink messages the lab uses to list interfaces and addresses.
 using System.Runtime.InteropServices;
 
+#pragma warning disable CS8981 // C names on purpose: the interop mirrors the kernel headers
+
 namespace Lab.Interop;
 
 [StructLayout(LayoutKind.Sequential)]

@@ -161,11 +161,9 @@ internal static class HighResolutionWait
 {
     const int CLOCK_MONOTONIC = 1;
 
-    [StructLayout(LayoutKind.Sequential)]
-    struct timespec { public long tv_sec; public long tv_nsec; }
-
+    // Tmds.LibC has struct timespec (PacketCapture reads SIOCGSTAMPNS into it) but not clock_nanosleep.
     [DllImport("libc", SetLastError = false)]
-    static extern unsafe int clock_nanosleep(int clockid, int flags, timespec* request, timespec* remain);
+    static extern unsafe int clock_nanosleep(int clockid, int flags, Tmds.Linux.timespec* request, Tmds.Linux.timespec* remain);
 
     static bool _unavailable;
 
@@ -195,7 +193,7 @@ internal static class HighResolutionWait
         if (!_unavailable)
         {
             long ns = stopwatchTicks * 1_000_000_000L / Stopwatch.Frequency;
-            var ts = new timespec { tv_sec = ns / 1_000_000_000L, tv_nsec = ns % 1_000_000_000L };
+            var ts = new Tmds.Linux.timespec { tv_sec = ns / 1_000_000_000L, tv_nsec = (Tmds.Linux.long_t)(ns % 1_000_000_000L) };
             try { clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, null); return; }
             catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { _unavailable = true; }
         }
