@@ -47,12 +47,12 @@ public class PolyglotTests(DotnetInteractiveSpecFixture spec) : IClassFixture<Do
         foreach (var i in new[] { 2, 4 })
         {
             Assert.DoesNotContain(cells[i], o => (string?)o!["output_type"] == "error");
-            var html = RealKernel.Html(Assert.Single(cells[i])!);
+            var html = RealKernel.Html(Assert.Single(cells[i]));
             Assert.Contains("Plotly.newPlot", html);
             Assert.Contains("data-lab-plotly=", html);
         }
-        Assert.Contains("data-lab-plotly-js=", RealKernel.Html(cells[2].Single()!));
-        Assert.Contains("after Plotly.NET.Interactive", RealKernel.Html(cells[4].Single()!));
+        Assert.Contains("data-lab-plotly-js=", RealKernel.Html(cells[2].Single()));
+        Assert.Contains("after Plotly.NET.Interactive", RealKernel.Html(cells[4].Single()));
     }
 
     /// <summary>
@@ -91,7 +91,7 @@ public class PolyglotTests(DotnetInteractiveSpecFixture spec) : IClassFixture<Do
         Assert.SkipUnless(Lab.Hosts.Capabilities.Has(Lab.Hosts.Capability.NetAdmin), "needs CAP_NET_ADMIN to create a namespace");
         var cells = await RealKernel.RunCells("netns.ipynb", """var h = Lab.Hosts.NetHost.Create("exit"); "NS=" + h.Namespace""");
         Assert.Empty(RealKernel.Errors(cells));
-        var ns = RealKernel.Plain(cells[1].Single()!).Trim().Trim('"')["NS=".Length..];
+        var ns = RealKernel.Plain(cells[1].Single()).Trim().Trim('"')["NS=".Length..];
         Assert.False(File.Exists($"/run/netns/{ns}"), $"{ns} is still there after dotnet-repl exited");
     }
 }

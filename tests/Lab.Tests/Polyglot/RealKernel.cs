@@ -70,8 +70,9 @@ public static class RealKernel
         finally { Directory.Delete(dir, true); }
     }
 
-    public static string Html(JsonNode output) => Text(output["data"]?["text/html"]);
-    public static string Plain(JsonNode output) => Text(output["data"]?["text/plain"]) + Text(output["text"]);
+    // An outputs array's items are JsonNode? (JSON allows null there); a null output has no text, like one without the MIME type.
+    public static string Html(JsonNode? output) => Text(output?["data"]?["text/html"]);
+    public static string Plain(JsonNode? output) => Text(output?["data"]?["text/plain"]) + Text(output?["text"]);
     static string Text(JsonNode? n) => n is JsonArray a ? string.Concat(a.Select(x => (string?)x)) : (string?)n ?? "";
     public static IEnumerable<JsonNode> Errors(IEnumerable<JsonArray> cells) => cells.SelectMany(c => c).Where(o => (string?)o!["output_type"] == "error")!;
 }
