@@ -87,7 +87,8 @@ public class NetCountersTests
             compared++;
         }
         Assert.True(compared > 100);
-        Assert.Equal(before[NetCounters.Names.SyncookiesFailed] <= nstat["TcpExtSyncookiesFailed"], true);
+        long failedLab = before[NetCounters.Names.SyncookiesFailed], failedNstat = nstat["TcpExtSyncookiesFailed"];
+        Assert.True(failedLab <= failedNstat, $"TcpExt.SyncookiesFailed: the lab read {failedLab}, then nstat {failedNstat}");
     }
 
     [Fact]

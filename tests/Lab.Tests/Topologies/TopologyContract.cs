@@ -103,7 +103,7 @@ public class TopologyContract
     public void StopIsIdempotentAndBounded(string label)
     {
         var t = Factory(label)(Small());
-        Assert.Equal(0, t.Stop(TimeSpan.FromSeconds(1)).NotStopped.Count); // never started: nothing to stop
+        Assert.Empty(t.Stop(TimeSpan.FromSeconds(1)).NotStopped); // never started: nothing to stop
         Assert.Throws<ObjectDisposedException>(() => t.Start());
         t.Dispose();
 
