@@ -12,7 +12,7 @@ public class NetHostTests
             "needs CAP_NET_ADMIN and CAP_SYS_ADMIN (run as root)");
 
     [Fact]
-    public void AHostIsANamespaceOnAWireThatThisHostCanReach()
+    public async Task AHostIsANamespaceOnAWireThatThisHostCanReach()
     {
         SkipUnlessNetAdmin();
         string ns;
@@ -32,7 +32,7 @@ public class NetHostTests
             Assert.Contains($":{port}", host.Exec("ss", "-ltnH").StdOut);
             Assert.DoesNotContain($"0.0.0.0:{port} ", Command.Check("ss", "-ltnH"));
             using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            client.ConnectAsync(new IPEndPoint(host.Address, port)).WaitAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+            await client.ConnectAsync(new IPEndPoint(host.Address, port)).WaitAsync(TimeSpan.FromSeconds(5));
             using var accepted = listener.Accept();
             Assert.Equal(host.HostAddress, ((IPEndPoint)accepted.RemoteEndPoint!).Address);
         }
@@ -56,7 +56,7 @@ public class NetHostTests
     }
 
     [Fact]
-    public void ADropRuleInTheNamespaceStopsConnections()
+    public async Task ADropRuleInTheNamespaceStopsConnections()
     {
         SkipUnlessNetAdmin();
         using var host = NetHost.Create("t3");
@@ -73,10 +73,10 @@ public class NetHostTests
             using var blocked = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             var attempt = blocked.ConnectAsync(new IPEndPoint(host.Address, port));
             // The SYN is dropped: no answer at all, so the connect is still pending after a second.
-            Assert.False(attempt.Wait(TimeSpan.FromSeconds(1)));
+            Assert.False(await attempt.CompletesWithin(TimeSpan.FromSeconds(1)));
         }
         using var allowed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        allowed.ConnectAsync(new IPEndPoint(host.Address, port)).WaitAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+        await allowed.ConnectAsync(new IPEndPoint(host.Address, port)).WaitAsync(TimeSpan.FromSeconds(5));
     }
 
     [Fact]

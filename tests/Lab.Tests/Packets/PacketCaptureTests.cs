@@ -13,7 +13,7 @@ public class PacketCaptureTests
     /// behind (as on a busy machine): Dispose drains the socket instead of dropping what it holds.
     /// </summary>
     [Fact]
-    public void StoppingACaptureThatIsBehindKeepsTheSegmentsThatAlreadyArrived()
+    public async Task StoppingACaptureThatIsBehindKeepsTheSegmentsThatAlreadyArrived()
     {
         Assert.SkipUnless(Capabilities.Has(Capability.NetRaw), "needs CAP_NET_RAW (run as root)");
         using var pair = ConnectedPair.Open();
@@ -32,7 +32,7 @@ public class PacketCaptureTests
         var stopping = Task.Run(capture.Dispose);
         Thread.Sleep(200);                                                // Dispose has set its stop flag and waits in Join
         held.Set();
-        Assert.True(stopping.Wait(TimeSpan.FromSeconds(5)));
+        Assert.True(await stopping.CompletesWithin(TimeSpan.FromSeconds(5)));
         var data = capture.Segments.Where(s => s.Source.Equals(client.LocalEndPoint) && s.PayloadLength > 0).ToList();
         Assert.Equal(writes, data.Count);
         Assert.Null(capture.Error);
@@ -44,7 +44,7 @@ public class PacketCaptureTests
     /// beside a soak on lo counted 17 of its 24 request segments.
     /// </summary>
     [Fact]
-    public void AFloodOnAnotherPortNeitherReachesNorCrowdsOutTheCapture()
+    public async Task AFloodOnAnotherPortNeitherReachesNorCrowdsOutTheCapture()
     {
         Assert.SkipUnless(Capabilities.Has(Capability.NetRaw), "needs CAP_NET_RAW (run as root)");
         using var pair = ConnectedPair.Open();
@@ -71,7 +71,7 @@ public class PacketCaptureTests
             server.ReadExactly(new byte[10], TimeSpan.FromSeconds(2));
         }
         Volatile.Write(ref exchanged, true);
-        Assert.True(Task.WaitAll([flood, sink], TimeSpan.FromSeconds(10)), "the flood did not stop");
+        Assert.True(await Task.WhenAll(flood, sink).CompletesWithin(TimeSpan.FromSeconds(10)), "the flood did not stop");
         Thread.Sleep(50);
         capture.Dispose();
         var segments = capture.Segments;

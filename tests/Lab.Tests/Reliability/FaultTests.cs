@@ -205,7 +205,7 @@ public class FaultTests
     /// </summary>
     [Theory]
     [MemberData(nameof(EmfileCases))]
-    public void OutOfDescriptorsInAChildTheServerFollowsItsPolicyAndRecovers(string label, EmfilePolicy policy)
+    public async Task OutOfDescriptorsInAChildTheServerFollowsItsPolicyAndRecovers(string label, EmfilePolicy policy)
     {
         var name = label.Split('/');
         int port;
@@ -230,8 +230,8 @@ public class FaultTests
             }, TimeSpan.FromSeconds(30)), "lab serve did not listen within 30 s");
             if (server.HasExited)
             {
-                Task.WaitAll([stdout, stderr], 2000);
-                Assert.Fail($"lab serve exited with {server.ExitCode}: {stdout.Result} {stderr.Result}");
+                await Task.WhenAll(stdout, stderr).CompletesWithin(TimeSpan.FromSeconds(2));
+                Assert.Fail($"lab serve exited with {server.ExitCode}: {await stdout} {await stderr}");
             }
             // Warm the request path before the limit. The runtime keeps two descriptors open for each assembly it loads,
             // and the first requests (and tier-1 recompiles after ~30 calls) load more: after the limit, such a load would
@@ -330,7 +330,7 @@ public class FaultTests
         }
         // A failure carries what lab serve printed (its final table counts the accepted and refused connections; its
         // stderr names an exception inside the server), so a CI log shows why.
-        Task.WaitAll([stdout, stderr], 2000);
+        await Task.WhenAll(stdout, stderr).CompletesWithin(TimeSpan.FromSeconds(2));
         string Said(Task<string> t) => t.IsCompletedSuccessfully ? t.Result.Trim() : "(not read)";
         // Alive to the end: Ctrl+C stopped it (exit 0, its summary printed). At its descriptor limit, with no headroom,
         // lab serve died of a thread the runtime could not start ("Out of memory.", exit 134).

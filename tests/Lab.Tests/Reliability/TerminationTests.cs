@@ -51,27 +51,28 @@ public class TerminationTests
 public class CtrlCTests
 {
     [Fact]
-    public void SigintStopsLabServeWhichPrintsItsSummaryAndExitsZero()
+    public async Task SigintStopsLabServeWhichPrintsItsSummaryAndExitsZero()
     {
         int port;
         using (var probe = Lab.Sockets.Listener.Open("127.0.0.1:0")) port = probe.Port;
         using var p = Process.Start(LabProcess.Interruptible(["serve", "single-thread-loop", "--port", port.ToString(), "--quiet", "--duration", "60"]))!;
         // Its first line says it listens (and its Ctrl+C handler is in place by then).
         var first = p.StandardOutput.ReadLineAsync();
-        Assert.True(first.Wait(TimeSpan.FromSeconds(30)), "lab serve printed nothing within 30 s");
+        Assert.True(await first.CompletesWithin(TimeSpan.FromSeconds(30)), "lab serve printed nothing within 30 s");
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         try
         {
-            Assert.Contains("listening on", first.Result ?? $"(exited {p.ExitCode}: {stderr.Result})");
+            Assert.Contains("listening on", await first ?? $"(exited {p.ExitCode}: {await stderr})");
             using (var c = new Lab.Tests.Topologies.TestClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port)))
                 Assert.Equal(200, c.Get().Status);
             Assert.Equal(0, Tmds.Linux.LibC.kill(p.Id, Tmds.Linux.LibC.SIGINT));
             Assert.True(p.WaitForExit(10_000), "lab serve did not stop within 10 s of SIGINT");
             // Without a handler of its own, .NET dies of SIGINT (exit 130, nothing printed after the first line).
-            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {stdout.Result} {stderr.Result}");
-            Assert.Contains("1 accepted, 1 requests", stdout.Result); // the summary counts the one client
-            Assert.Contains("stopped in", stdout.Result);
+            var (said, err) = (await stdout, await stderr);
+            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {said} {err}");
+            Assert.Contains("1 accepted, 1 requests", said); // the summary counts the one client
+            Assert.Contains("stopped in", said);
         }
         finally { if (!p.HasExited) p.Kill(entireProcessTree: true); }
     }

@@ -60,7 +60,7 @@ public class DisposalTests
     }
 
     [Fact]
-    public void ACancelledCellDisposesItsListenerAndEndsItsAccept()
+    public async Task ACancelledCellDisposesItsListenerAndEndsItsAccept()
     {
         Listener l;
         Task<AcceptResult> accepting;
@@ -73,6 +73,6 @@ public class DisposalTests
         }
         // close(2) waits for the in-flight accept4 to return (SafeHandle reference counting): at most one 100 ms slice.
         Assert.True(Eventually.Holds(() => l.Handle.IsClosed, TimeSpan.FromSeconds(5)));
-        Assert.True(Task.WhenAny(accepting, Task.Delay(5000)).Result == accepting, "Accept did not end after disposal");
+        Assert.True(await Task.WhenAny(accepting, Task.Delay(5000)) == accepting, "Accept did not end after disposal");
     }
 }

@@ -63,7 +63,7 @@ public class EpollTests
     }
 
     [Fact]
-    public void EventFdWakesAWaitingThread()
+    public async Task EventFdWakesAWaitingThread()
     {
         using var ep = Epoll.Create();
         using var ev = EventFd.Create();
@@ -77,8 +77,8 @@ public class EpollTests
         Thread.Sleep(100);
         Assert.False(waiter.IsCompleted);
         Assert.True(ev.Signal());
-        Assert.True(waiter.Wait(TimeSpan.FromSeconds(10)), "the eventfd did not wake epoll_wait");
-        Assert.Equal(99UL, waiter.Result);
+        Assert.True(await waiter.CompletesWithin(TimeSpan.FromSeconds(10)), "the eventfd did not wake epoll_wait");
+        Assert.Equal(99UL, await waiter);
         ev.Signal(2);
         Assert.Equal(3UL, ev.Drain());
         Assert.Equal(0UL, ev.Drain());

@@ -94,14 +94,14 @@ public class ListenerTests
     }
 
     [Fact]
-    public void BlockingAcceptReturnsAConnectionThatArrivesWhileWaiting()
+    public async Task BlockingAcceptReturnsAConnectionThatArrivesWhileWaiting()
     {
         using var l = Listener.Open("127.0.0.1:0");
         var accepting = Task.Run(() => l.Accept(TimeSpan.FromSeconds(10)));
         Thread.Sleep(150);
         using var client = Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(5));
-        Assert.True(accepting.Wait(TimeSpan.FromSeconds(10)));
-        using var server = Assert.IsType<AcceptResult.Accepted>(accepting.Result).Connection;
+        Assert.True(await accepting.CompletesWithin(TimeSpan.FromSeconds(10)));
+        using var server = Assert.IsType<AcceptResult.Accepted>(await accepting).Connection;
         Assert.Equal(client.LocalEndPoint, server.RemoteEndPoint);
     }
 
@@ -146,13 +146,13 @@ public class ListenerTests
     }
 
     [Fact]
-    public void DisposingTheListenerEndsABlockingAccept()
+    public async Task DisposingTheListenerEndsABlockingAccept()
     {
         var l = Listener.Open("127.0.0.1:0");
         var accepting = Task.Run(() => l.Accept());
         Thread.Sleep(150);
         l.Dispose();
-        var done = Task.WhenAny(accepting, Task.Delay(TimeSpan.FromSeconds(5))).Result;
+        var done = await Task.WhenAny(accepting, Task.Delay(TimeSpan.FromSeconds(5)));
         Assert.Same(accepting, done);
         Assert.IsType<ObjectDisposedException>(accepting.Exception!.InnerException);
     }

@@ -58,7 +58,7 @@ public class CliCommandTests
     }
 
     [Fact]
-    public void ServeRunsATopologyThatLoadCanMeasure()
+    public async Task ServeRunsATopologyThatLoadCanMeasure()
     {
         var (o, e) = (new LockedWriter(), new LockedWriter());
         var serve = Task.Run(() => Root().Parse("serve nginx --variant epoll-exclusive --workers 2 --port 0 --duration 3")
@@ -70,8 +70,8 @@ public class CliCommandTests
         Assert.Contains("300 completed", load.Out);
         Assert.Contains("p99", load.Out);
         Assert.Contains("errors: none", load.Out);
-        Assert.True(serve.Wait(TimeSpan.FromSeconds(15)));
-        Assert.True(serve.Result == 0, o + e.ToString());
+        Assert.True(await serve.CompletesWithin(TimeSpan.FromSeconds(15)));
+        Assert.True(await serve == 0, o + e.ToString());
         Assert.Contains("SharedSocketAcceptors/EpollExclusive", o.ToString());
         Assert.Contains("accept queue 0/", o.ToString());
         Assert.Contains("stopped in", o.ToString());
