@@ -23,12 +23,12 @@ public class AllocationTests
         var create = TopologyCatalog.All.Single(t => t.Label == label).Create;
         using var t = create(new TopologyOptions { Workers = 2, RequestEvents = false });
         t.Start();
-        Wrk.Run(t.Url, 1, 8, TimeSpan.FromSeconds(1)); // connections open, code paths jitted
+        Wrk.Run(t.Url, 1, 8, TimeSpan.FromSeconds(1), ct: TestContext.Current.CancellationToken); // connections open, code paths jitted
         long served = t.Metrics.RequestsServed;
         long before = GC.GetTotalAllocatedBytes(precise: true);
         // 3 s, not 1: starting wrk and reading its output allocate about 60 KB whatever the rate, which on a machine
         // loaded enough to serve only 6,000 requests a second was 9 bytes a request on its own.
-        var r = Wrk.Run(t.Url, 1, 8, TimeSpan.FromSeconds(3));
+        var r = Wrk.Run(t.Url, 1, 8, TimeSpan.FromSeconds(3), ct: TestContext.Current.CancellationToken);
         long bytes = GC.GetTotalAllocatedBytes(precise: true) - before;
         long requests = t.Metrics.RequestsServed - served;
         Assert.True(requests > 100, r.Output);

@@ -27,7 +27,7 @@ public class ReadingFormattersTests
 
         Assert.Contains("accept queue 2 (limit 2)", LabFormatters.Bundle(listener.ReadAcceptQueue())["text/plain"]);
 
-        using var accepted = ((AcceptResult.Accepted)listener.Accept(TimeSpan.FromSeconds(5))).Connection;
+        using var accepted = ((AcceptResult.Accepted)listener.Accept(TimeSpan.FromSeconds(5), ct: TestContext.Current.CancellationToken)).Connection;
         var info = LabFormatters.Bundle(accepted.Info());
         Assert.Contains("Established", info["text/plain"]);
         Assert.Contains("TCP_INFO", info["text/html"]);

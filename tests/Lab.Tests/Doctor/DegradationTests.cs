@@ -18,9 +18,9 @@ public class DegradationTests
                      $"exec dotnet '{Lab.Tests.Engine.LabProcess.Dll}' run '{chapter}' --out '{outDir}'" })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
+        var o = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var e = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await p.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromMinutes(3), TestContext.Current.CancellationToken);
         var output = await o + await e;
         Assert.True(p.ExitCode == 0, output);
         Assert.Contains("skipped: This cell needs CAP_NET_ADMIN", output);

@@ -45,9 +45,9 @@ public class DoctorTests
         foreach (var a in new[] { "--drop=cap_net_admin,cap_net_raw", "--", "-c", $"exec dotnet '{dll}' doctor --notebooks '{dir}'" })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var errors = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        var output = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var errors = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await p.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken);
         var text = await output;
         Assert.True(p.ExitCode == 1, $"exit {p.ExitCode}\n{text}\n{await errors}");
         Assert.Contains("✗ CAP_NET_ADMIN", text);

@@ -57,8 +57,8 @@ public class EngineTests
     {
         await using var h = new EngineHarness();
         Assert.Equal("3", (await h.RunOk("#!csharp\n1 + 2")).Value!.Text);
-        Assert.Equal(CellStatus.Skipped, (await h.Run("#!markdown\n# Title")).Status);
-        var r = await h.Run("#!fsharp\nlet x = 1");
+        Assert.Equal(CellStatus.Skipped, (await h.Run("#!markdown\n# Title", ct: TestContext.Current.CancellationToken)).Status);
+        var r = await h.Run("#!fsharp\nlet x = 1", ct: TestContext.Current.CancellationToken);
         Assert.Equal(CellStatus.Error, r.Status);
         Assert.Contains("C# cells only", r.ErrorValue);
     }
@@ -68,7 +68,7 @@ public class EngineTests
     {
         await using var h = new EngineHarness();
         await h.RunOk("var ok = 1;");
-        var r = await h.Run("var a = 1;\nvar b = nope + a;");
+        var r = await h.Run("var a = 1;\nvar b = nope + a;", ct: TestContext.Current.CancellationToken);
         Assert.Equal(CellStatus.Error, r.Status);
         Assert.Equal("CompilationError", r.ErrorName);
         Assert.Equal("99-engine-test.ipynb, cell 2, line 2, col 9: CS0103 The name 'nope' does not exist in the current context", r.ErrorValue);
@@ -81,13 +81,13 @@ public class EngineTests
     {
         await using var h = new EngineHarness();
         await h.RunOk("void Boom() => throw new InvalidOperationException(\"boom\");");
-        var r = await h.Run("var a = 1;\n\nBoom();");
+        var r = await h.Run("var a = 1;\n\nBoom();", ct: TestContext.Current.CancellationToken);
         Assert.Equal(CellStatus.Error, r.Status);
         Assert.Equal("InvalidOperationException", r.ErrorName);
         Assert.StartsWith("99-engine-test.ipynb, cell 2 (thrown in 99-engine-test.ipynb, cell 1, line 1): InvalidOperationException: boom", r.ErrorValue);
         Assert.Contains(r.Traceback, l => l.Contains("at Boom in 99-engine-test.ipynb, cell 1, line 1"));
         Assert.Contains(r.Traceback, l => l.Contains("in 99-engine-test.ipynb, cell 2, line 3"));
-        var direct = await h.Run("\nthrow new ArgumentException(\"bad\");");
+        var direct = await h.Run("\nthrow new ArgumentException(\"bad\");", ct: TestContext.Current.CancellationToken);
         Assert.StartsWith("99-engine-test.ipynb, cell 3, line 2: ArgumentException: bad", direct.ErrorValue);
         // Variables made before the throw survive, as in Polyglot.
         Assert.Equal("1", (await h.RunOk("a")).Value!.Text);
@@ -124,7 +124,7 @@ public class EngineTests
             // The host already has Lab loaded: the cell binds to that copy, not a second one from lib/.
             Assert.Equal(Lab.LabInfo.Folder, r.RawValue);
             Assert.Single(AppDomain.CurrentDomain.GetAssemblies(), a => a.GetName().Name == "Lab");
-            var missing = await h.Run("#r \"../nowhere/Missing.dll\"");
+            var missing = await h.Run("#r \"../nowhere/Missing.dll\"", ct: TestContext.Current.CancellationToken);
             Assert.Equal(CellStatus.Error, missing.Status);
             Assert.Contains("01-ref.ipynb, cell 3, line 1", missing.ErrorValue);
         }
@@ -176,7 +176,7 @@ public class EngineTests
     public async Task InputComesFromTheContext()
     {
         await using var h = new EngineHarness();
-        var r = await h.Engine.ExecuteAsync("Console.ReadLine() + \"!\"", h.Context(input: _ => "typed"));
+        var r = await h.Engine.ExecuteAsync("Console.ReadLine() + \"!\"", h.Context(input: _ => "typed"), TestContext.Current.CancellationToken);
         Assert.Equal("typed!", r.Value!.Text);
     }
 
@@ -191,10 +191,10 @@ public class EngineTests
         try
         {
             Console.InputEncoding = System.Text.Encoding.UTF8;
-            var r = await h.Engine.ExecuteAsync("Console.ReadLine() + \"!\"", h.Context(input: _ => "typed"));
+            var r = await h.Engine.ExecuteAsync("Console.ReadLine() + \"!\"", h.Context(input: _ => "typed"), TestContext.Current.CancellationToken);
             Assert.Equal("typed!", r.Value!.Text);
             await h.RunOk("Console.InputEncoding = System.Text.Encoding.Latin1;");
-            var again = await h.Engine.ExecuteAsync("Console.In.ReadLine() + \"?\"", h.Context(input: _ => "again"));
+            var again = await h.Engine.ExecuteAsync("Console.In.ReadLine() + \"?\"", h.Context(input: _ => "again"), TestContext.Current.CancellationToken);
             Assert.Equal("again?", again.Value!.Text);
         }
         finally { Console.InputEncoding = original; }
@@ -221,7 +221,7 @@ public class EngineTests
             }
             """);
         // accept(2) blocks in the kernel; the token alone cannot return it. Disposing the listener closes its fd.
-        var r = await h.Run("var l = new BlockingListener();\nConsole.WriteLine(\"accepting\");\nl.Socket.Accept();", timeout: TimeSpan.FromSeconds(2));
+        var r = await h.Run("var l = new BlockingListener();\nConsole.WriteLine(\"accepting\");\nl.Socket.Accept();", timeout: TimeSpan.FromSeconds(2), ct: TestContext.Current.CancellationToken);
         Assert.Equal(CellStatus.TimedOut, r.Status);
         Assert.Equal("99-engine-test.ipynb, cell 3 timed out after 2 s; stopped: BlockingListener ×1", r.ErrorValue);
         Assert.False(r.Abandoned);
@@ -234,7 +234,7 @@ public class EngineTests
     public async Task ACellThatIgnoresDisposalIsAbandonedAndTheEngineGoesOn()
     {
         await using var h = new EngineHarness(options: new EngineOptions { AbandonAfter = TimeSpan.FromMilliseconds(200) });
-        var r = await h.Run("using System.Threading;\nvar gate = new ManualResetEventSlim(); gate.Wait();", timeout: TimeSpan.FromMilliseconds(300));
+        var r = await h.Run("using System.Threading;\nvar gate = new ManualResetEventSlim(); gate.Wait();", timeout: TimeSpan.FromMilliseconds(300), ct: TestContext.Current.CancellationToken);
         Assert.Equal(CellStatus.TimedOut, r.Status);
         Assert.True(r.Abandoned);
         Assert.Contains(r.Traceback, l => l.Contains("abandoned"));
@@ -249,7 +249,7 @@ public class EngineTests
         var run = h.Engine.ExecuteAsync("Console.WriteLine(\"started\"); await Task.Delay(System.Threading.Timeout.Infinite);", h.Context(), cts.Token);
         await WaitUntil(() => h.Out.Contains("started"));
         cts.Cancel();
-        var r = await run.WaitAsync(TimeSpan.FromSeconds(30));
+        var r = await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         Assert.Equal(CellStatus.Cancelled, r.Status);
         Assert.StartsWith("99-engine-test.ipynb, cell 1 was cancelled after", r.ErrorValue);
     }

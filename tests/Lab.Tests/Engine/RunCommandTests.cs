@@ -73,7 +73,7 @@ public class RunCommandTests
     public async Task RunnerOutputsTakeJupytersShapes()
     {
         var path = Path.Combine(AppContext.BaseDirectory, "Fixtures", "simple.ipynb");
-        var run = await NotebookRunner.RunAsync(path, TimeSpan.FromSeconds(60));
+        var run = await NotebookRunner.RunAsync(path, TimeSpan.FromSeconds(60), ct: TestContext.Current.CancellationToken);
         Assert.False(run.Succeeded);
         Assert.Equal(3, run.FailedCell);
         Assert.StartsWith("simple.ipynb, cell 3, line 1: InvalidOperationException: boom", run.FailureMessage);
@@ -113,7 +113,7 @@ public class RunCommandTests
             };
             var path = Path.Combine(dir, "twice.ipynb");
             File.WriteAllText(path, nb.ToJsonString());
-            var run = await NotebookRunner.RunAsync(path, TimeSpan.FromSeconds(60), repeat: 2);
+            var run = await NotebookRunner.RunAsync(path, TimeSpan.FromSeconds(60), ct: TestContext.Current.CancellationToken, repeat: 2);
             Assert.True(run.Succeeded, run.FailureMessage);
             var cells = run.Executed.Cells.Where(c => c.IsCode).ToList();
             Assert.Contains("data-lab-plotly-js=", Notebook.ReadText(cells[1].Outputs.Single()["data"]!["text/html"]));
@@ -147,7 +147,7 @@ public class RunCommandTests
             };
             var path = Path.Combine(dir, "live.ipynb");
             File.WriteAllText(path, nb.ToJsonString());
-            var run = await NotebookRunner.RunAsync(path, TimeSpan.FromSeconds(60));
+            var run = await NotebookRunner.RunAsync(path, TimeSpan.FromSeconds(60), ct: TestContext.Current.CancellationToken);
             Assert.True(run.Succeeded, run.FailureMessage);
             var cells = run.Executed.Cells.Where(c => c.IsCode).ToList();
             var live = Notebook.ReadText(cells[1].Outputs.Single()["data"]!["text/html"]);

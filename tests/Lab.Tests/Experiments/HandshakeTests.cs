@@ -19,7 +19,7 @@ public class HandshakeTests
         var q = bench.Queues();
         Assert.Equal((0, 1), (q.SynQueue, q.AcceptQueue));
         Assert.Equal(0ul, bench.Sockets().Single(r => r.State == TcpState.Established).Inode);
-        var a = Assert.IsType<AcceptResult.Accepted>(bench.Listener.Accept(TimeSpan.FromSeconds(2)));
+        var a = Assert.IsType<AcceptResult.Accepted>(bench.Listener.Accept(TimeSpan.FromSeconds(2), ct: TestContext.Current.CancellationToken));
         using var c = a.Connection;
         Assert.NotEqual(0ul, bench.Sockets().Single(r => r.State == TcpState.Established).Inode);
         Assert.Equal(["SYN", "SYN-ACK", "ACK"], bench.Segments.Select(s => s.Kind).Distinct());

@@ -37,7 +37,7 @@ public class SideBySideTests
             "LatencyRun" => new SideBySideOptions { LatencyRun = TimeSpan.FromMinutes(5) },
             _ => new SideBySideOptions { SlowMs = 0 },
         };
-        var e = Assert.ThrowsAny<ArgumentException>(() => SideBySide.Run(o));
+        var e = Assert.ThrowsAny<ArgumentException>(() => SideBySide.Run(o, ct: TestContext.Current.CancellationToken));
         Assert.Contains(name == "SlowMs" ? "slowMs" : name, e.Message);
     }
 
@@ -45,7 +45,7 @@ public class SideBySideTests
     public void LatencyByPathKeepsAMixsFastRequestsApartFromItsSlowOnes()
     {
         using var t = new SingleThreadLoop();
-        var run = Experiment.Run(t, new LoadOptions { Connections = 1, Requests = 40, Mix = [RequestMix.Hello(1), RequestMix.Work(20, 1)] });
+        var run = Experiment.Run(t, new LoadOptions { Connections = 1, Requests = 40, Mix = [RequestMix.Hello(1), RequestMix.Work(20, 1)] }, ct: TestContext.Current.CancellationToken);
         var r = run.Load;
         Assert.Equal(0, r.Errors.Total);
         Assert.Equal(["/", "/work?ms=20"], r.LatencyByPath.Keys.Order());
@@ -93,7 +93,7 @@ public class SideBySideTests
             Nginx = Nginx.Installed,
         };
         var updates = new List<object>();
-        var side = SideBySide.Run(o, updates.Add);
+        var side = SideBySide.Run(o, updates.Add, TestContext.Current.CancellationToken);
         int nginxRows = Nginx.Installed && side.NginxNote is null ? 2 : 0;
         Assert.Equal(15 + nginxRows, side.Runs.Count);
         Assert.Equal(side.Runs.Count, updates.Count);

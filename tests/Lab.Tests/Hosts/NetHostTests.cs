@@ -32,7 +32,7 @@ public class NetHostTests
             Assert.Contains($":{port}", host.Exec("ss", "-ltnH").StdOut);
             Assert.DoesNotContain($"0.0.0.0:{port} ", Command.Check("ss", "-ltnH"));
             using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            await client.ConnectAsync(new IPEndPoint(host.Address, port)).WaitAsync(TimeSpan.FromSeconds(5));
+            await client.ConnectAsync(new IPEndPoint(host.Address, port), TestContext.Current.CancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
             using var accepted = listener.Accept();
             Assert.Equal(host.HostAddress, ((IPEndPoint)accepted.RemoteEndPoint!).Address);
         }
@@ -71,12 +71,12 @@ public class NetHostTests
         using (host.AddRule("input", $"tcp dport {port} drop"))
         {
             using var blocked = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            var attempt = blocked.ConnectAsync(new IPEndPoint(host.Address, port));
+            var attempt = blocked.ConnectAsync(new IPEndPoint(host.Address, port), TestContext.Current.CancellationToken).AsTask();
             // The SYN is dropped: no answer at all, so the connect is still pending after a second.
             Assert.False(await attempt.CompletesWithin(TimeSpan.FromSeconds(1)));
         }
         using var allowed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await allowed.ConnectAsync(new IPEndPoint(host.Address, port)).WaitAsync(TimeSpan.FromSeconds(5));
+        await allowed.ConnectAsync(new IPEndPoint(host.Address, port), TestContext.Current.CancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
     }
 
     [Fact]

@@ -53,12 +53,12 @@ public class NotebookFrontEndTests(KernelSpecFixture spec)
             var up = Stopwatch.StartNew();
             while (true)
             {
-                try { if ((await http.GetAsync($"http://127.0.0.1:{port}/api/status?token={token}")).IsSuccessStatusCode) break; }
+                try { if ((await http.GetAsync($"http://127.0.0.1:{port}/api/status?token={token}", TestContext.Current.CancellationToken)).IsSuccessStatusCode) break; }
                 catch (HttpRequestException) { }
                 catch (TaskCanceledException) { }
                 Assert.False(server.HasExited, "jupyter notebook exited:\n" + Log());
                 Assert.True(up.Elapsed < TimeSpan.FromSeconds(60), "jupyter notebook did not answer within 60 s:\n" + Log());
-                await Task.Delay(200);
+                await Task.Delay(200, TestContext.Current.CancellationToken);
             }
 
             using var playwright = await Playwright.CreateAsync();

@@ -14,7 +14,7 @@ public class LoadGeneratorTests
     public void ClosedLoopByCountAgreesWithTheServer()
     {
         using var t = Started(o => new DispatcherWorkers(o));
-        var r = LoadGenerator.Run(To(t) with { Connections = 8, Requests = 5000 });
+        var r = LoadGenerator.Run(To(t) with { Connections = 8, Requests = 5000 }, ct: TestContext.Current.CancellationToken);
         Assert.True(t.Stop(TimeSpan.FromSeconds(10)).Stopped);
         Assert.Equal(0, r.Errors.Total);
         Assert.Equal(5000, r.Completed);
@@ -32,7 +32,7 @@ public class LoadGeneratorTests
     public void ANewConnectionPerRequestOpensOneEach()
     {
         using var t = Started(o => new SingleThreadLoop(o));
-        var r = LoadGenerator.Run(To(t) with { Connections = 4, Requests = 400, KeepAlive = false });
+        var r = LoadGenerator.Run(To(t) with { Connections = 4, Requests = 400, KeepAlive = false }, ct: TestContext.Current.CancellationToken);
         Assert.True(t.Stop(TimeSpan.FromSeconds(10)).Stopped);
         Assert.Equal(0, r.Errors.Total);
         Assert.Equal(400, r.Completed);
@@ -46,7 +46,7 @@ public class LoadGeneratorTests
     public void OpenLoopSendsAboutRateTimesDuration()
     {
         using var t = Started(o => new DispatcherWorkers(o));
-        var r = LoadGenerator.Run(To(t) with { Connections = 8, Rate = 400, Duration = TimeSpan.FromSeconds(2) });
+        var r = LoadGenerator.Run(To(t) with { Connections = 8, Rate = 400, Duration = TimeSpan.FromSeconds(2) }, ct: TestContext.Current.CancellationToken);
         Assert.True(r.OpenLoop);
         Assert.InRange(r.Sent, 700, 820);
         Assert.Equal(0, r.Errors.Total);
@@ -64,7 +64,7 @@ public class LoadGeneratorTests
         {
             Connections = 4, Rate = 100, Duration = TimeSpan.FromSeconds(2),
             Mix = [RequestMix.Hello(97), RequestMix.Sleep(100, 3)],
-        });
+        }, ct: TestContext.Current.CancellationToken);
         Assert.Equal(0, r.Errors.Total);
         Assert.True(r.Sent >= 150, r.ToString());
         Assert.True(r.Latency.Max >= TimeSpan.FromMilliseconds(80), r.ToString());
@@ -77,7 +77,7 @@ public class LoadGeneratorTests
     {
         int port;
         using (var l = Listener.Open("127.0.0.1:0")) port = l.Port;
-        var r = LoadGenerator.Run(new LoadOptions { Target = $"127.0.0.1:{port}", Connections = 2, Requests = 20 });
+        var r = LoadGenerator.Run(new LoadOptions { Target = $"127.0.0.1:{port}", Connections = 2, Requests = 20 }, ct: TestContext.Current.CancellationToken);
         Assert.Equal(20, r.Errors.Refused);
         Assert.Equal(20, r.Errors.Total);
         Assert.Equal(0, r.Completed);
@@ -88,12 +88,12 @@ public class LoadGeneratorTests
     public void NoAnswerIsATimeoutAndBadAnswersAreCounted()
     {
         using var silent = Listener.Open("127.0.0.1:0", backlog: 8); // never accepts: the handshake completes, no reply ever comes
-        var r = LoadGenerator.Run(new LoadOptions { Target = Lab.Sockets.Endpoints.Format(silent.LocalEndPoint), Connections = 2, Requests = 2, RequestTimeout = TimeSpan.FromMilliseconds(300) });
+        var r = LoadGenerator.Run(new LoadOptions { Target = Lab.Sockets.Endpoints.Format(silent.LocalEndPoint), Connections = 2, Requests = 2, RequestTimeout = TimeSpan.FromMilliseconds(300) }, ct: TestContext.Current.CancellationToken);
         Assert.Equal(2, r.Errors.Timeout);
         Assert.Equal(2, r.Sent);
 
         using var t = Started(o => new SingleThreadLoop(o));
-        var bad = LoadGenerator.Run(To(t) with { Connections = 1, Requests = 3, Mix = [new RequestMix("/work?ms=nope", 1)] });
+        var bad = LoadGenerator.Run(To(t) with { Connections = 1, Requests = 3, Mix = [new RequestMix("/work?ms=nope", 1)] }, ct: TestContext.Current.CancellationToken);
         Assert.Equal(3, bad.Errors.BadResponse);
         Assert.Contains("400", bad.FirstError);
     }
@@ -101,23 +101,23 @@ public class LoadGeneratorTests
     [Fact]
     public void OnlyLabAddressesAreTargets()
     {
-        var e = Assert.Throws<ArgumentException>(() => LoadGenerator.Run(new LoadOptions { Target = "8.8.8.8:80", Requests = 1 }));
+        var e = Assert.Throws<ArgumentException>(() => LoadGenerator.Run(new LoadOptions { Target = "8.8.8.8:80", Requests = 1 }, ct: TestContext.Current.CancellationToken));
         Assert.Contains("8.8.8.8", e.Message);
         Assert.Contains("loopback", e.Message);
-        Assert.Throws<ArgumentException>(() => LoadGenerator.Run(new LoadOptions { Target = "http://example.com/", Requests = 1 }));
-        Assert.Throws<ArgumentException>(() => LoadGenerator.Run(new LoadOptions { Target = "https://127.0.0.1:1/", Requests = 1 }));
+        Assert.Throws<ArgumentException>(() => LoadGenerator.Run(new LoadOptions { Target = "http://example.com/", Requests = 1 }, ct: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentException>(() => LoadGenerator.Run(new LoadOptions { Target = "https://127.0.0.1:1/", Requests = 1 }, ct: TestContext.Current.CancellationToken));
     }
 
     [Fact]
     public void OptionsAreBounded()
     {
         var o = new LoadOptions { Target = "127.0.0.1:1" };
-        Assert.Contains("Connections = 0", Assert.Throws<ArgumentOutOfRangeException>(() => LoadGenerator.Run(o with { Connections = 0 })).Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => LoadGenerator.Run(o with { Duration = TimeSpan.FromMinutes(11) }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => LoadGenerator.Run(o with { Requests = 10_000_001 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => LoadGenerator.Run(o with { Rate = -5 }));
-        Assert.Throws<ArgumentException>(() => LoadGenerator.Run(o with { Mix = [new RequestMix("no-slash", 1)] }));
-        Assert.Throws<ArgumentException>(() => LoadGenerator.Run(new LoadOptions()));
+        Assert.Contains("Connections = 0", Assert.Throws<ArgumentOutOfRangeException>(() => LoadGenerator.Run(o with { Connections = 0 }, ct: TestContext.Current.CancellationToken)).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => LoadGenerator.Run(o with { Duration = TimeSpan.FromMinutes(11) }, ct: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LoadGenerator.Run(o with { Requests = 10_000_001 }, ct: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LoadGenerator.Run(o with { Rate = -5 }, ct: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentException>(() => LoadGenerator.Run(o with { Mix = [new RequestMix("no-slash", 1)] }, ct: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentException>(() => LoadGenerator.Run(new LoadOptions(), ct: TestContext.Current.CancellationToken));
     }
 
     [Fact]
@@ -126,7 +126,7 @@ public class LoadGeneratorTests
         using var t = Started(o => new SingleThreadLoop(o));
         var reports = new List<LoadProgress>();
         var r = LoadGenerator.Run(new LoadOptions { Target = t.Url + "work?ms=1", Connections = 2, Duration = TimeSpan.FromSeconds(2.5) },
-            new SyncProgress(reports.Add));
+            new SyncProgress(reports.Add), TestContext.Current.CancellationToken);
         Assert.InRange(reports.Count, 1, 3);
         Assert.True(r.Completed > 100, r.ToString());
         Assert.InRange(r.Throughput.Count, 2, 3);
@@ -146,7 +146,7 @@ public class LoadGeneratorTests
     [Fact]
     public void ExperimentRunsATopologyAndDrawsItsCharts()
     {
-        var run = Experiment.Run(new ReusePortShards(Small(2)), new LoadOptions { Connections = 8, Requests = 2000 });
+        var run = Experiment.Run(new ReusePortShards(Small(2)), new LoadOptions { Connections = 8, Requests = 2000 }, ct: TestContext.Current.CancellationToken);
         Assert.Equal(2000, run.Load.Completed);
         Assert.Equal(2000, run.Server.RequestsServed);
         Assert.True(run.Stop!.Stopped);
@@ -169,7 +169,7 @@ public class LoadGeneratorTests
         var run = Experiment.Run(t, new LoadOptions
         {
             Connections = 12, KeepAlive = false, Duration = TimeSpan.FromSeconds(1.5), Mix = [RequestMix.Sleep(200)],
-        }, TimeSpan.FromMilliseconds(5));
+        }, TimeSpan.FromMilliseconds(5), ct: TestContext.Current.CancellationToken);
         Assert.Contains(run.Queue, q => q.Length == 3 && q.Limit == 2);
         Assert.True(t.Events.Count(TopologyEventKind.AcceptQueueOverflow) >= 1);
         Assert.True(run.Stop!.Stopped);

@@ -29,7 +29,7 @@ public class PacketCaptureTests
             server.ReadExactly(new byte[10], TimeSpan.FromSeconds(2));
         }
         // Every segment is in the capture socket now; release the thread and stop at once.
-        var stopping = Task.Run(capture.Dispose);
+        var stopping = Task.Run(capture.Dispose, TestContext.Current.CancellationToken);
         Thread.Sleep(200);                                                // Dispose has set its stop flag and waits in Join
         held.Set();
         Assert.True(await stopping.CompletesWithin(TimeSpan.FromSeconds(5)));

@@ -122,7 +122,7 @@ public class WrkTests
         var cpu = nginx.CpuTime;
         foreach (var close in new[] { false, true })
         {
-            var r = Wrk.Run(nginx.Url, threads: 1, connections: 4, TimeSpan.FromSeconds(1), close);
+            var r = Wrk.Run(nginx.Url, threads: 1, connections: 4, TimeSpan.FromSeconds(1), close, TestContext.Current.CancellationToken);
             Assert.True(r.Requests > 0, r.Output);
             Assert.True(r.RequestsPerSecond > 0, r.Output);
             Assert.InRange(r.Duration, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
@@ -167,9 +167,9 @@ public class WrkTests
     [Fact]
     public void RefusesTargetsOutsideTheLabAndUnboundedRuns()
     {
-        Assert.Throws<ArgumentException>(() => Wrk.Run("http://8.8.8.8/", 1, 1, TimeSpan.FromSeconds(1)));
-        Assert.Throws<ArgumentException>(() => Wrk.Run("http://example.com/", 1, 1, TimeSpan.FromSeconds(1)));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Wrk.Run("http://127.0.0.1:1/", 1, 1, TimeSpan.FromMinutes(11)));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Wrk.Run("http://127.0.0.1:1/", 2, 1, TimeSpan.FromSeconds(1)));
+        Assert.Throws<ArgumentException>(() => Wrk.Run("http://8.8.8.8/", 1, 1, TimeSpan.FromSeconds(1), ct: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentException>(() => Wrk.Run("http://example.com/", 1, 1, TimeSpan.FromSeconds(1), ct: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Wrk.Run("http://127.0.0.1:1/", 1, 1, TimeSpan.FromMinutes(11), ct: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Wrk.Run("http://127.0.0.1:1/", 2, 1, TimeSpan.FromSeconds(1), ct: TestContext.Current.CancellationToken));
     }
 }

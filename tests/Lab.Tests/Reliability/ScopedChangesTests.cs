@@ -21,7 +21,7 @@ public class ScopedChangesTests
         await h.RunOk(EngineHarness.LabReference);
         var r = await h.Engine.ExecuteAsync(
             $"var scope = Lab.Observe.Sysctl.Set(\"{Name}\", {other});\nSystem.IO.File.WriteAllText(\"/tmp/lab-scope-{Environment.ProcessId}\", \"set\");\nSystem.Threading.Thread.Sleep(60_000);",
-            h.Context(timeout: TimeSpan.FromSeconds(3)));
+            h.Context(timeout: TimeSpan.FromSeconds(3)), TestContext.Current.CancellationToken);
         try
         {
             Assert.Equal(CellStatus.TimedOut, r.Status);
@@ -55,7 +55,7 @@ public class ScopedChangesTests
             Assert.True(SpinWait.SpinUntil(() => File.Exists(marker), TimeSpan.FromSeconds(30)), "the cell never reached the point after Set");
             Assert.Equal(other, Read());
             interrupt.Cancel();
-            var r = await run.WaitAsync(TimeSpan.FromSeconds(20));
+            var r = await run.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
             Assert.Equal(CellStatus.Cancelled, r.Status);
             Assert.Equal(before, Read());
         }
@@ -85,7 +85,7 @@ public class ScopedChangesTests
             Assert.True(SpinWait.SpinUntil(() => File.Exists(marker), TimeSpan.FromSeconds(30)), "the cell never reached the point after Set");
             Assert.Equal(lowered, OpenFileLimit.Read().Soft);
             interrupt.Cancel();
-            var r = await run.WaitAsync(TimeSpan.FromSeconds(20));
+            var r = await run.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
             Assert.Equal(CellStatus.Cancelled, r.Status);
             Assert.Equal(soft, OpenFileLimit.Read().Soft);
         }

@@ -25,12 +25,12 @@ public class TerminationTests
         try
         {
             await p.StandardInput.WriteLineAsync("var h = Lab.Hosts.NetHost.Create(\"sigterm\"); \"NS=\" + h.Namespace");
-            await p.StandardInput.FlushAsync();
+            await p.StandardInput.FlushAsync(TestContext.Current.CancellationToken);
             var clock = Stopwatch.StartNew();
             while (ns is null && clock.Elapsed < TimeSpan.FromSeconds(60) && !p.HasExited)
             {
                 lock (output) ns = output.ToString().Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("NS="))?[3..];
-                await Task.Delay(100);
+                await Task.Delay(100, TestContext.Current.CancellationToken);
             }
             Assert.True(ns != null, "the repl never printed the namespace:\n" + output);
             Assert.True(File.Exists($"/run/netns/{ns}"), $"{ns} was not created");
@@ -57,10 +57,10 @@ public class CtrlCTests
         using (var probe = Lab.Sockets.Listener.Open("127.0.0.1:0")) port = probe.Port;
         using var p = Process.Start(LabProcess.Interruptible(["serve", "single-thread-loop", "--port", port.ToString(), "--quiet", "--duration", "60"]))!;
         // Its first line says it listens (and its Ctrl+C handler is in place by then).
-        var first = p.StandardOutput.ReadLineAsync();
+        var first = p.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken).AsTask();
         Assert.True(await first.CompletesWithin(TimeSpan.FromSeconds(30)), "lab serve printed nothing within 30 s");
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         try
         {
             Assert.Contains("listening on", await first ?? $"(exited {p.ExitCode}: {await stderr})");

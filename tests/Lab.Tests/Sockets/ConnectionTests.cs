@@ -202,7 +202,7 @@ public class ConnectionTests
         using var l = Listener.Open("0.0.0.0:0");
         using var c = Client.Connect($"127.0.0.1:{l.Port}", TimeSpan.FromSeconds(5), bindTo: "127.0.0.2:0");
         Assert.Equal(System.Net.IPAddress.Parse("127.0.0.2"), c.LocalEndPoint.Address);
-        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.FromSeconds(5))).Connection;
+        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.FromSeconds(5), ct: TestContext.Current.CancellationToken)).Connection;
         Assert.Equal(c.LocalEndPoint, server.RemoteEndPoint);
     }
 }

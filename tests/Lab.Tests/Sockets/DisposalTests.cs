@@ -33,7 +33,7 @@ public class DisposalTests
         {
             using var l = Listener.Open(i % 2 == 0 ? "127.0.0.1:0" : "[::1]:0", backlog: 4);
             using var c = Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(5));
-            using var s = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.FromSeconds(5))).Connection;
+            using var s = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.FromSeconds(5), ct: TestContext.Current.CancellationToken)).Connection;
             if (i % 20 == 0) { using var g = Clients.Open(l.LocalEndPoint, 3); }
         }
         Assert.InRange(OpenFds(), 0, baseline + 3);
@@ -73,6 +73,6 @@ public class DisposalTests
         }
         // close(2) waits for the in-flight accept4 to return (SafeHandle reference counting): at most one 100 ms slice.
         Assert.True(Eventually.Holds(() => l.Handle.IsClosed, TimeSpan.FromSeconds(5)));
-        Assert.True(await Task.WhenAny(accepting, Task.Delay(5000)) == accepting, "Accept did not end after disposal");
+        Assert.True(await Task.WhenAny(accepting, Task.Delay(5000, TestContext.Current.CancellationToken)) == accepting, "Accept did not end after disposal");
     }
 }

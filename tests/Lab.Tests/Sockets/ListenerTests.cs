@@ -58,7 +58,7 @@ public class ListenerTests
         Assert.True(Eventually.Holds(() => l.ReadAcceptQueue().Length == 1));
         client.Reset();
         Assert.True(Eventually.Holds(() => !Ss.Rows(l.Port).Any(r => r.State == "ESTAB" && r.Local == Endpoints.Format(l.LocalEndPoint))));
-        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.Zero)).Connection;
+        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.Zero, ct: TestContext.Current.CancellationToken)).Connection;
         Assert.Equal(TcpState.Close, server.State);
         Assert.Equal(IoKind.Reset, server.Read(new byte[8]).Kind);
     }
@@ -67,10 +67,10 @@ public class ListenerTests
     public void AcceptWithAZeroTimeoutLooksOnce()
     {
         using var l = Listener.Open("127.0.0.1:0");
-        Assert.IsType<AcceptResult.TimedOut>(l.Accept(TimeSpan.Zero));
+        Assert.IsType<AcceptResult.TimedOut>(l.Accept(TimeSpan.Zero, ct: TestContext.Current.CancellationToken));
         using var client = Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(5));
         Assert.True(Eventually.Holds(() => l.ReadAcceptQueue().Length == 1));
-        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.Zero)).Connection;
+        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.Zero, ct: TestContext.Current.CancellationToken)).Connection;
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public class ListenerTests
     {
         using var l = Listener.Open("127.0.0.1:0");
         var sw = Stopwatch.StartNew();
-        var r = l.Accept(TimeSpan.FromMilliseconds(200));
+        var r = l.Accept(TimeSpan.FromMilliseconds(200), ct: TestContext.Current.CancellationToken);
         sw.Stop();
         Assert.IsType<AcceptResult.TimedOut>(r);
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(5));
@@ -89,7 +89,7 @@ public class ListenerTests
     {
         using var l = Listener.Open("127.0.0.1:0", options: new ListenerOptions { NonBlocking = true });
         var sw = Stopwatch.StartNew();
-        Assert.IsType<AcceptResult.TimedOut>(l.Accept(TimeSpan.FromMilliseconds(200)));
+        Assert.IsType<AcceptResult.TimedOut>(l.Accept(TimeSpan.FromMilliseconds(200), ct: TestContext.Current.CancellationToken));
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(5));
     }
 
@@ -152,7 +152,7 @@ public class ListenerTests
         var accepting = Task.Run(() => l.Accept());
         Thread.Sleep(150);
         l.Dispose();
-        var done = await Task.WhenAny(accepting, Task.Delay(TimeSpan.FromSeconds(5)));
+        var done = await Task.WhenAny(accepting, Task.Delay(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
         Assert.Same(accepting, done);
         Assert.IsType<ObjectDisposedException>(accepting.Exception!.InnerException);
     }
@@ -220,7 +220,7 @@ public class ListenerTests
         using var l = Listener.Open("[::1]:0");
         Assert.Equal(IPAddress.IPv6Loopback, l.LocalEndPoint.Address);
         using var client = Client.Connect($"[::1]:{l.Port}", TimeSpan.FromSeconds(5));
-        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.FromSeconds(5))).Connection;
+        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.FromSeconds(5), ct: TestContext.Current.CancellationToken)).Connection;
         Assert.Equal(client.LocalEndPoint, server.RemoteEndPoint);
         Assert.Equal($"[::1]:{l.Port}", Ss.Listening(l.Port).Local);
     }
@@ -230,7 +230,7 @@ public class ListenerTests
     {
         using var l = Listener.Open("[::]:0", options: new ListenerOptions { V6Only = false });
         using var client = Client.Connect($"127.0.0.1:{l.Port}", TimeSpan.FromSeconds(5));
-        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.FromSeconds(5))).Connection;
+        using var server = Assert.IsType<AcceptResult.Accepted>(l.Accept(TimeSpan.FromSeconds(5), ct: TestContext.Current.CancellationToken)).Connection;
         // An IPv4 peer on an IPv6 socket appears as an IPv4-mapped address.
         Assert.True(server.RemoteEndPoint.Address.IsIPv4MappedToIPv6, server.RemoteEndPoint.ToString());
         Assert.Equal(IPAddress.Loopback, server.RemoteEndPoint.Address.MapToIPv4());
