@@ -52,6 +52,41 @@ public static class ListenQueues
     /// <summary>The queues of the listener bound to <paramref name="listener"/> (e.g. a listening socket's LocalEndPoint).</summary>
     public static ListenQueueReading ForPort(IPEndPoint listener) => ForPort(listener.Port, listener.Address);
 
+    /// <summary>
+    /// How many connections a queue with this limit holds when handshakes finish one at a time: limit + 1. The kernel
+    /// calls a queue full when it holds <em>more</em> than the limit (<c>sk_acceptq_is_full</c>,
+    /// <c>inet_csk_reqsk_queue_is_full</c>), so one more than the limit fits. Pass the limit after the somaxconn clamp
+    /// (<see cref="ListenQueueReading.AcceptLimit"/>); for a small backlog that is the backlog.
+    /// </summary>
+    public static int OneAtATime(int limit) => limit + 1;
+
+    /// <summary>
+    /// How many it can hold when handshakes finish on several CPUs at once: limit + the CPUs. The fullness test runs
+    /// without the listener's lock (in <c>tcp_conn_request</c> and <c>tcp_v4_syn_recv_sock</c>), so every CPU that
+    /// tests a queue holding exactly the limit passes and adds one. CPUs here: <see cref="Environment.ProcessorCount"/>.
+    /// </summary>
+    public static int Racing(int limit) => limit + Environment.ProcessorCount;
+
+    /// <summary>
+    /// Reads the queues once they have settled: no request socket left in the SYN queue and two readings
+    /// <paramref name="gap"/> apart that agree (so no handshake is still on its way through the softirq), or the last
+    /// reading after <paramref name="within"/>. For experiments that count what a burst of connects left behind.
+    /// </summary>
+    public static ListenQueueReading Settled(IPEndPoint listener, TimeSpan? gap = null, TimeSpan? within = null)
+    {
+        var pause = gap ?? TimeSpan.FromMilliseconds(2);
+        var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(1));
+        using var reader = new ListenQueueReader(listener.Port, listener.Address, includeSynQueue: true, track: false);
+        var last = reader.Read();
+        while (true)
+        {
+            Thread.Sleep(pause);
+            var now = reader.Read();
+            if ((now.SynQueue == 0 && now.AcceptQueue == last.AcceptQueue) || DateTime.UtcNow >= deadline) return now;
+            last = now;
+        }
+    }
+
     /// <summary>A reusable reader: one netlink socket and a prebuilt request, no allocation per read. For samplers.
     /// With <paramref name="includeSynQueue"/> false it reads only the accept queue (≈50x cheaper; SynQueue reads -1).</summary>
     public static ListenQueueReader Reader(int port, IPAddress? address = null, bool includeSynQueue = true) =>

@@ -41,7 +41,7 @@ public class HandshakeTests
         Assert.SkipUnless(Sysctl.ReadInt("net.ipv4.tcp_syncookies") == 1, "measures the syncookies=1 default");
         using var host = NetHost.Create("hsq");
         var p = Handshake.ProbeSynQueue(host, 3, 12);
-        Assert.Equal(4, p.SynRecv);
+        Assert.InRange(p.SynRecv, ListenQueues.OneAtATime(3), ListenQueues.Racing(3));
         Assert.True(p.ReqQFullDoCookies >= 8, p.ToString());
     }
 

@@ -23,7 +23,8 @@ public class ReusePortTests(ITestOutputHelper output)
         using var host = NetHost.Create("stall");
         var s = StalledShard.Run(host, shards: 4, backlog: 8, pausedShard: 1, rate: 200, duration: TimeSpan.FromSeconds(2));
         output.WriteLine($"peaks {string.Join(", ", s.PeakQueue)}, accepted {string.Join(", ", s.AcceptedDuringStall)}, after resume {s.AcceptedAfterResume}, {s.Load}");
-        Assert.Equal(9, s.PeakQueue[1]);
+        // backlog + 1, or one more per CPU when handshakes race (the fullness test takes no lock; chapter 03 measures it).
+        Assert.InRange(s.PeakQueue[1], ListenQueues.OneAtATime(8), ListenQueues.Racing(8));
         Assert.Equal(8, s.Limit);
         Assert.Equal(0, s.AcceptedDuringStall[1]);
         // A busy machine can leave a shard's thread off the CPU for a hundred milliseconds or more, and its queue grows
@@ -32,7 +33,7 @@ public class ReusePortTests(ITestOutputHelper output)
         Assert.All(new[] { 0, 2, 3 }, i => Assert.True(s.AcceptedDuringStall[i] > 0 && s.MeanQueue[i] <= 2,
             $"shard {i}: peak {s.PeakQueue[i]}, mean {s.MeanQueue[i]}"));
         Assert.True(s.Counters[NetCounters.Names.ListenOverflows] > 0);
-        Assert.Equal(9, s.AcceptedAfterResume);
+        Assert.InRange(s.AcceptedAfterResume, ListenQueues.OneAtATime(8), ListenQueues.Racing(8));
     }
 
     [Fact]

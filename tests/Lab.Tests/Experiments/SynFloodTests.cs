@@ -26,7 +26,7 @@ public class SynFloodTests
         using var host = NetHost.Create("sf2");
         var before = host.Run(() => Sysctl.ReadInt("net.ipv4.tcp_syncookies"));
         var on = SynFlood.Run(host, syncookies: 1, backlog: 8, synCount: 200, legitClients: 2);
-        Assert.Equal(9, on.PeakSynQueue);
+        Assert.InRange(on.PeakSynQueue, ListenQueues.OneAtATime(8), ListenQueues.Racing(8));
         Assert.Equal(2, on.LegitConnected);
         Assert.True(on.Counters[NetCounters.Names.SyncookiesSent] > 0);
         Assert.Equal(before, host.Run(() => Sysctl.ReadInt("net.ipv4.tcp_syncookies")));

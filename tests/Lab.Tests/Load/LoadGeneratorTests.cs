@@ -1,3 +1,4 @@
+using Lab.Observe;
 using Lab.Load;
 using Lab.Sockets;
 using Lab.Tests.Topologies;
@@ -170,7 +171,7 @@ public class LoadGeneratorTests
         {
             Connections = 12, KeepAlive = false, Duration = TimeSpan.FromSeconds(1.5), Mix = [RequestMix.Sleep(200)],
         }, TimeSpan.FromMilliseconds(5), ct: TestContext.Current.CancellationToken);
-        Assert.Contains(run.Queue, q => q.Length == 3 && q.Limit == 2);
+        Assert.Contains(run.Queue, q => q.Length >= 3 && q.Length <= ListenQueues.Racing(2) && q.Limit == 2);
         Assert.True(t.Events.Count(TopologyEventKind.AcceptQueueOverflow) >= 1);
         Assert.True(run.Stop!.Stopped);
         Assert.NotNull(run.QueueDepth());
