@@ -78,6 +78,19 @@ public sealed class RawTcpPeer : IDisposable
         return Send(TcpFlags.Ack, _iss + 1, _serverIsn + 1);
     }
 
+    /// <summary>
+    /// Sends <paramref name="data"/> as the first data segment of the connection (PSH+ACK, sequence number right after
+    /// the SYN, acknowledging the listener's SYN-ACK): what a client that believes it is connected sends next. Like
+    /// every segment after a SYN-cookie SYN-ACK, its ACK field carries the cookie back.
+    /// </summary>
+    public TcpSegment SendData(ReadOnlySpan<byte> data)
+    {
+        if (_serverIsn == 0)
+            throw new InvalidOperationException("No SYN-ACK has been seen yet: call SendSyn() and WaitForSynAck() first.");
+        if (data.Length is 0 or > 1400) throw new ArgumentOutOfRangeException(nameof(data), data.Length, "Send 1 to 1400 bytes: one segment.");
+        return SendRaw(Local, TcpFlags.Psh | TcpFlags.Ack, _iss + 1, _serverIsn + 1, log: true, data);
+    }
+
     /// <summary>Sends a reset for the connection (as a client that gives up would).</summary>
     public TcpSegment SendRst() => Send(TcpFlags.Rst, _iss + 1, 0);
 
@@ -109,10 +122,10 @@ public sealed class RawTcpPeer : IDisposable
 
     TcpSegment Send(TcpFlags flags, uint seq, uint ack) => SendRaw(Local, flags, seq, ack, log: true);
 
-    TcpSegment SendRaw(IPEndPoint source, TcpFlags flags, uint seq, uint ack, bool log)
+    TcpSegment SendRaw(IPEndPoint source, TcpFlags flags, uint seq, uint ack, bool log, ReadOnlySpan<byte> payload = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var tcp = TcpSegment.BuildIPv4(source, Remote, flags, seq, ack, 64240);
+        var tcp = TcpSegment.BuildIPv4(source, Remote, flags, seq, ack, 64240, payload);
         var packet = new byte[20 + tcp.Length];
         packet[0] = 0x45;                        // IPv4, 20-byte header
         BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(2), (ushort)packet.Length);
@@ -123,7 +136,7 @@ public sealed class RawTcpPeer : IDisposable
         Remote.Address.GetAddressBytes().CopyTo(packet, 16);
         tcp.CopyTo(packet, 20);
         _socket.SendTo(packet, Remote.Address);
-        var seg = new TcpSegment(DateTime.UtcNow, source, Remote, flags, seq, ack, 64240, 0);
+        var seg = new TcpSegment(DateTime.UtcNow, source, Remote, flags, seq, ack, 64240, payload.Length);
         if (log) lock (Log) Log.Add(seg);
         return seg;
     }

@@ -88,14 +88,20 @@ public sealed record TcpSegment(
     /// raw IPPROTO_TCP socket (the kernel adds the IP header).
     /// </summary>
     public static byte[] BuildIPv4(IPEndPoint source, IPEndPoint destination, TcpFlags flags, uint seq, uint ack, ushort window, ushort mss = 1460)
+        => BuildIPv4(source, destination, flags, seq, ack, window, ReadOnlySpan<byte>.Empty, mss);
+
+    /// <summary>The same, with <paramref name="payload"/> after the header (covered by the checksum).</summary>
+    public static byte[] BuildIPv4(IPEndPoint source, IPEndPoint destination, TcpFlags flags, uint seq, uint ack, ushort window, ReadOnlySpan<byte> payload, ushort mss = 1460)
     {
         bool withMss = flags.HasFlag(TcpFlags.Syn);
-        var tcp = new byte[withMss ? 24 : 20];
+        int header = withMss ? 24 : 20;
+        var tcp = new byte[header + payload.Length];
+        payload.CopyTo(tcp.AsSpan(header));
         BinaryPrimitives.WriteUInt16BigEndian(tcp, (ushort)source.Port);
         BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(2), (ushort)destination.Port);
         BinaryPrimitives.WriteUInt32BigEndian(tcp.AsSpan(4), seq);
         BinaryPrimitives.WriteUInt32BigEndian(tcp.AsSpan(8), ack);
-        tcp[12] = (byte)((tcp.Length / 4) << 4);
+        tcp[12] = (byte)((header / 4) << 4);
         tcp[13] = (byte)flags;
         BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(14), window);
         if (withMss)
