@@ -29,6 +29,12 @@ public abstract record AcceptResult : IDisposable
         WouldBlock() { }
         /// <summary>The one instance.</summary>
         public static WouldBlock Instance { get; } = new();
+        /// <summary>The errno accept4 returned: EAGAIN (on Linux the same number as EWOULDBLOCK).</summary>
+        public int Errno => Lab.Interop.errno.EAGAIN;
+        /// <summary>The errno's name, as errno(3) and strace print it.</summary>
+        public string ErrnoName => "EAGAIN";
+        /// <summary>What the call returned, as strace would show it.</summary>
+        public override string ToString() => $"WouldBlock: accept4() = -1 {ErrnoName} ({Errno}, the accept queue is empty)";
     }
 
     /// <summary>A blocking accept's timeout ran out with the queue still empty.</summary>
