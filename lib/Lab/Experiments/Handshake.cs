@@ -165,16 +165,6 @@ public static class Handshake
         }
         finally { foreach (var c in accepted) c.Dispose(); }
     }
-
-    /// <summary>Opens a listener with <paramref name="backlog"/>, starts <paramref name="clients"/> connects, waits
-    /// <paramref name="settle"/>, and reads the accept queue; nothing is accepted.</summary>
-    public static (AcceptQueueReading Queue, int Established) FillAcceptQueue(int backlog, int clients, TimeSpan? settle = null, string bind = "127.0.0.1:0")
-    {
-        using var listener = Listener.Open(bind, backlog);
-        using var group = Clients.Open(listener.LocalEndPoint, clients);
-        Thread.Sleep(settle ?? TimeSpan.FromMilliseconds(300));
-        return (listener.ReadAcceptQueue(), group.CountIn(TcpState.Established));
-    }
 }
 
 /// <summary>What a slow acceptor left behind, read from both sides when it stopped.</summary>

@@ -28,10 +28,13 @@ public class HandshakeTests
     [Fact]
     public void TheAcceptQueueHoldsBacklogPlusOne()
     {
-        var (queue, established) = Handshake.FillAcceptQueue(3, 8);
-        Assert.Equal(4, queue.Length);
-        Assert.Equal(3, queue.Limit);
-        Assert.Equal(4, established);
+        // What chapter 02's fill does in its cells: 8 connects, nothing accepted.
+        using var listener = Listener.Open("127.0.0.1:0", 3);
+        using var group = Clients.Open(listener.LocalEndPoint, 8);
+        var q = ListenQueues.Settled(listener.LocalEndPoint);
+        Assert.InRange(q.AcceptQueue, ListenQueues.OneAtATime(3), ListenQueues.Racing(3));
+        Assert.Equal(3, q.AcceptLimit);
+        Assert.Equal(q.AcceptQueue + q.SynQueue, group.CountIn(TcpState.Established));
     }
 
     [Fact]
