@@ -387,13 +387,8 @@ public static class Benchmark
         return p.TotalProcessorTime;
     }
 
-    /// <summary>The median (the mean of the middle two for an even count).</summary>
-    public static double Median(IReadOnlyList<double> values)
-    {
-        if (values.Count == 0) return 0;
-        var s = values.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
+    /// <summary>The median by the lab's one definition (<see cref="Stats.Median"/>, nearest rank); 0 when empty.</summary>
+    public static double Median(IReadOnlyList<double> values) => values.Count == 0 ? 0 : Stats.Median(values);
 
     internal static string Format(double v, string unit) => unit == "req/s"
         ? (v >= 1000 ? (v / 1000).ToString("0.0", CultureInfo.InvariantCulture) + "k" : v.ToString("0", CultureInfo.InvariantCulture))

@@ -62,7 +62,7 @@ public sealed record SoakVerdict(TimeSpan Elapsed, int Slices, long Sent, long R
     public (double First, double Last) Window(Func<SoakSample, double> f)
     {
         int n = Math.Max(1, Samples.Count / 10);
-        static double Median(IEnumerable<double> xs) { var a = xs.Order().ToArray(); return a.Length == 0 ? 0 : a[a.Length / 2]; }
+        static double Median(IEnumerable<double> xs) => xs.Any() ? Stats.Median(xs) : 0;
         return (Median(Samples.Take(n).Select(f)), Median(Samples.Skip(Samples.Count - n).Select(f)));
     }
 

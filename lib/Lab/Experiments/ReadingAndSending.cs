@@ -468,17 +468,3 @@ public sealed record IdleWriteResult(IReadOnlyList<double> Micros, bool Nagle, I
     public double MedianMicros => Stats.Percentile(Micros, 50);
     public double MaxMicros => Micros.Max();
 }
-
-/// <summary>Medians and percentiles.</summary>
-public static class Stats
-{
-    /// <summary>The <paramref name="p"/>th percentile (0-100) by linear interpolation between closest ranks.</summary>
-    public static double Percentile(IEnumerable<double> values, double p)
-    {
-        var v = values.OrderBy(x => x).ToArray();
-        if (v.Length == 0) return double.NaN;
-        double rank = p / 100 * (v.Length - 1);
-        int lo = (int)Math.Floor(rank), hi = (int)Math.Ceiling(rank);
-        return v[lo] + (v[hi] - v[lo]) * (rank - lo);
-    }
-}

@@ -141,13 +141,7 @@ public sealed class StallRun
     public double? MaxDuringSlowMs => SlowStartedAt is null ? null : DuringSlow.Select(r => r.LatencyMs).DefaultIfEmpty(0).Max();
 
     /// <summary>The <paramref name="p"/>th percentile (0-100) of the fast requests' latencies, in ms.</summary>
-    public double Percentile(double p)
-    {
-        if (Requests.Count == 0) return 0;
-        var sorted = Requests.Select(r => r.LatencyMs).Order().ToArray();
-        int i = (int)Math.Ceiling(p / 100 * sorted.Length) - 1;
-        return sorted[Math.Clamp(i, 0, sorted.Length - 1)];
-    }
+    public double Percentile(double p) => Requests.Count == 0 ? 0 : Stats.Percentile(Requests.Select(r => r.LatencyMs), p);
 
     /// <summary>The longest fast request (ms).</summary>
     public double MaxMs => Requests.Count == 0 ? 0 : Requests.Max(r => r.LatencyMs);

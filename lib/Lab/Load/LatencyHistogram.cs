@@ -66,7 +66,8 @@ public sealed class LatencyHistogram
     /// <summary>The mean, exactly.</summary>
     public TimeSpan Mean => _count == 0 ? TimeSpan.Zero : TimeSpan.FromMicroseconds((double)_sum / _count);
 
-    /// <summary>The latency at or below which <paramref name="percentile"/>% of requests completed (0 to 100), within 0.1%.</summary>
+    /// <summary>The latency at or below which <paramref name="percentile"/>% of requests completed (0 to 100), within 0.1%: the
+    /// nearest rank, the lab's one definition (<see cref="Stats.Percentile"/>), read from the buckets.</summary>
     public TimeSpan Percentile(double percentile)
     {
         if (percentile is < 0 or > 100 || double.IsNaN(percentile)) throw new ArgumentOutOfRangeException(nameof(percentile), percentile, "A percentile is between 0 and 100.");

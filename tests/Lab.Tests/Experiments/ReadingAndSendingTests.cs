@@ -89,7 +89,9 @@ public class ReadingAndSendingTests
     [Fact]
     public void PercentilesInterpolate()
     {
-        Assert.Equal(2.5, Stats.Percentile([4, 1, 3, 2], 50));
+        Assert.Equal(2, Stats.Percentile([4, 1, 3, 2], 50));   // nearest rank: a measured value, never between two
+        Assert.Equal(4, Stats.Percentile([4, 1, 3, 2], 99));
+        Assert.Equal(1, Stats.Percentile([4, 1, 3, 2], 0));
         Assert.Equal(4, Stats.Percentile([4, 1, 3, 2], 100));
         Assert.True(double.IsNaN(Stats.Percentile([], 50)));
     }
