@@ -2,7 +2,7 @@
 
     /usr/bin/python3 tests/jupyter/kernel_probe.py <check> [args]
 
-checks: interrupt LAB_DLL | bad-signature | update-display | bind-address | stdin
+checks: interrupt LAB_DLL | interrupt-reuse LAB_DLL | bad-signature | update-display | bind-address | stdin
 The kernelspec lab-csharp must be on JUPYTER_PATH. Every wait is bounded; the kernel is shut down at the end.
 """
 import json
@@ -102,6 +102,39 @@ def interrupt(lab_dll):
         stop(km, kc)
 
 
+def interrupt_reuse(lab_dll):
+    """A listener opened in one cell, a blocking accept in the next, interrupted, then a cell that connects and
+    accepts: the interrupted thread must be out of accept4 and the first cell's listener still open."""
+    km, kc, log, _ = start()
+    try:
+        content, _ = run(kc, '#r "%s"' % lab_dll)
+        assert content["status"] == "ok", content
+        content, _ = run(kc, 'var l = Lab.Sockets.Listener.Open("127.0.0.1:0");')
+        assert content["status"] == "ok", content
+        msg_id = kc.execute('Console.WriteLine("accepting"); l.Accept();')
+        deadline = time.monotonic() + TIMEOUT
+        seen = False
+        while not seen and time.monotonic() < deadline:
+            m = kc.get_iopub_msg(timeout=TIMEOUT)
+            seen = m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream"
+        time.sleep(2)  # the cell has been blocked in accept4 for a while, as in a class
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=TIMEOUT)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=TIMEOUT)
+        after, after_msgs = run(kc, 'using var c = Lab.Sockets.Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(3));\n'
+                                    'using var r = l.Accept(TimeSpan.FromSeconds(3));\nr.GetType().Name')
+        value = [m["content"]["data"]["text/plain"] for m in after_msgs if m["msg_type"] == "execute_result"]
+        return {
+            "status": reply["content"]["status"],
+            "evalue": reply["content"].get("evalue"),
+            "next_status": after["status"],
+            "next_value": value[0] if value else None,
+        }
+    finally:
+        stop(km, kc)
+
+
 def bad_signature():
     km, kc, log, _ = start()
     try:
@@ -185,7 +218,7 @@ results = []
 
 if __name__ == "__main__":
     check = sys.argv[1]
-    fn = {"interrupt": interrupt, "bad-signature": bad_signature, "update-display": update_display,
+    fn = {"interrupt": interrupt, "interrupt-reuse": interrupt_reuse, "bad-signature": bad_signature, "update-display": update_display,
           "bind-address": bind_address, "stdin": stdin}[check]
     out = fn(*sys.argv[2:])
     print("RESULT " + json.dumps(out), flush=True)

@@ -15,14 +15,17 @@ namespace Lab.Sockets;
 public sealed unsafe class Listener : IDisposable
 {
     /// <summary>
-    /// A blocking listener's SO_RCVTIMEO while no Accept runs. accept(2) honours SO_RCVTIMEO, so a blocking accept4
-    /// on this socket returns EAGAIN after at most this long. <see cref="Accept"/> re-arms it in slices of at most
-    /// this long so it notices cancellation and disposal; <see cref="TryAccept"/> relies on it to bound the rare race
-    /// described there.
+    /// A blocking listener's SO_RCVTIMEO for <see cref="TryAccept"/>: accept(2) honours SO_RCVTIMEO, so a blocking
+    /// accept4 on this socket returns EAGAIN after at most this long, which bounds the rare race described there. A
+    /// non-blocking listener's <see cref="Accept"/> waits in poll(2) in slices of this length.
     /// </summary>
     public static readonly TimeSpan AcceptSlice = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>The longest single wait of a blocking <see cref="Accept"/> without a timeout: a day, then it waits again.</summary>
+    static readonly TimeSpan LongestWait = TimeSpan.FromDays(1);
+
     readonly string _subject;
+    readonly List<BlockedCall> _blocked = new();
     long _rcvTimeoUs = -1;
 
     Listener(Fd fd, IPEndPoint local, int requestedBacklog, bool nonBlocking)
@@ -114,17 +117,21 @@ public sealed unsafe class Listener : IDisposable
         CheckFlags(flags);
         if (!NonBlocking && (Sys.Poll(Handle, LibC.POLLIN, 0, _subject) & LibC.POLLIN) == 0)
             return AcceptResult.WouldBlock.Instance;
+        if (!NonBlocking) SetAcceptTimeout(AcceptSlice);
         return AcceptOnce(flags);
     }
 
     /// <summary>
-    /// Waits for a connection and accepts it. On a blocking listener the thread waits inside accept4 in the kernel
-    /// (its wait channel reads inet_csk_accept), in slices of at most <see cref="AcceptSlice"/> set through
-    /// SO_RCVTIMEO, so cancellation and disposal are noticed within one slice. On a non-blocking listener it waits in
-    /// poll(2) instead, with the same slices. Returns <see cref="AcceptResult.TimedOut"/> when
+    /// Waits for a connection and accepts it. On a blocking listener the thread waits inside one accept4 in the kernel
+    /// (its wait channel reads inet_csk_accept) for the whole <paramref name="timeout"/>, set as SO_RCVTIMEO: so
+    /// threads blocked in Accept on one listener take connections in the kernel's order, first come first served
+    /// (exclusive waiters, woken one at a time from the head of the listener's wait queue). Cancellation of
+    /// <paramref name="ct"/>, <see cref="Dispose"/>, or the notebook engine stopping the cell that called it wake the
+    /// thread with a signal (accept4 returns EINTR; the listening socket is untouched). On a non-blocking listener it
+    /// waits in poll(2) instead, in slices of <see cref="AcceptSlice"/>. Returns <see cref="AcceptResult.TimedOut"/> when
     /// <paramref name="timeout"/> runs out (null = wait until a connection, cancellation or disposal).
     /// </summary>
-    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled, or the engine stopped the cell.</exception>
     /// <exception cref="ObjectDisposedException">The listener was disposed while waiting.</exception>
     public AcceptResult Accept(TimeSpan? timeout = null, CancellationToken ct = default, AcceptFlags flags = AcceptFlags.CloseOnExec)
     {
@@ -133,6 +140,7 @@ public sealed unsafe class Listener : IDisposable
             throw new ArgumentOutOfRangeException(nameof(timeout), t, "The timeout must be zero or positive (null waits until a connection arrives or ct is cancelled).");
         long budgetTicks = timeout is { } tt && tt != Timeout.InfiniteTimeSpan ? tt.Ticks : long.MaxValue;
         var clock = Stopwatch.StartNew();
+        if (!NonBlocking) return AcceptBlocking(budgetTicks, clock, ct, flags);
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -145,21 +153,51 @@ public sealed unsafe class Listener : IDisposable
                 return last is AcceptResult.WouldBlock ? AcceptResult.TimedOut.Instance : last;
             }
             var slice = TimeSpan.FromTicks(Math.Min(left, AcceptSlice.Ticks));
-            if (NonBlocking)
-            {
-                if ((Sys.Poll(Handle, LibC.POLLIN, Math.Max(1, Sys.Milliseconds(slice)), _subject) & LibC.POLLIN) == 0) continue;
-                var r = AcceptOnce(flags);
-                if (r is AcceptResult.WouldBlock) continue; // another thread took it
-                return r;
-            }
-            SetAcceptTimeout(slice);
-            var result = AcceptOnce(flags);
-            if (result is AcceptResult.WouldBlock) continue; // SO_RCVTIMEO slice ran out
-            return result;
+            if ((Sys.Poll(Handle, LibC.POLLIN, Math.Max(1, Sys.Milliseconds(slice)), _subject) & LibC.POLLIN) == 0) continue;
+            var r = AcceptOnce(flags);
+            if (r is AcceptResult.WouldBlock) continue; // another thread took it
+            return r;
         }
     }
 
-    AcceptResult AcceptOnce(AcceptFlags flags)
+    AcceptResult AcceptBlocking(long budgetTicks, Stopwatch clock, CancellationToken ct, AcceptFlags flags)
+    {
+        ct.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
+        var call = BlockedCall.Enter(ct, $"accept4 on {_subject}");
+        lock (_blocked) _blocked.Add(call);
+        try
+        {
+            while (true)
+            {
+                switch (call.Woken)
+                {
+                    case BlockedCall.Reason.Cancelled: ct.ThrowIfCancellationRequested(); break;
+                    case BlockedCall.Reason.Stopped: throw new OperationCanceledException($"accept4 on {_subject} was stopped: the cell that called it was stopped.");
+                    case BlockedCall.Reason.Disposed: throw new ObjectDisposedException(ToString(), "The listener was disposed while a thread waited in accept4.");
+                }
+                ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
+                long left = budgetTicks == long.MaxValue ? LongestWait.Ticks : budgetTicks - clock.Elapsed.Ticks;
+                if (left <= 0)
+                {
+                    // Out of time (or a zero timeout): one last look that never waits.
+                    var last = TryAccept(flags);
+                    return last is AcceptResult.WouldBlock ? AcceptResult.TimedOut.Instance : last;
+                }
+                SetAcceptTimeout(TimeSpan.FromTicks(Math.Min(left, LongestWait.Ticks)));
+                var result = AcceptOnce(flags, interruptible: true);
+                if (result is AcceptResult.WouldBlock) continue; // the timeout ran out (EAGAIN) or a signal woke it (EINTR)
+                return result;
+            }
+        }
+        finally
+        {
+            lock (_blocked) _blocked.Remove(call);
+            call.Leave();
+        }
+    }
+
+    AcceptResult AcceptOnce(AcceptFlags flags, bool interruptible = false)
     {
         SockAddr sa = default;
         socklen_t len = SockAddr.MaxLength;
@@ -167,7 +205,7 @@ public sealed unsafe class Listener : IDisposable
         using (var b = Sys.Borrow(Handle))
         {
             do fd = LibC.accept4(b.Fd, (sockaddr*)&sa, &len, (int)flags);
-            while (Sys.Interrupted(fd));
+            while (!interruptible && Sys.Interrupted(fd));
         }
         if (fd >= 0)
         {
@@ -178,6 +216,7 @@ public sealed unsafe class Listener : IDisposable
         switch (err)
         {
             case EAGAIN:
+            case EINTR when interruptible:
                 return AcceptResult.WouldBlock.Instance;
             // accept(2): "Linux accept() passes already-pending network errors on the new socket as an error code
             // from accept() ... these errors should be treated like EAGAIN by retrying" (ECONNABORTED in particular).
@@ -214,6 +253,8 @@ public sealed unsafe class Listener : IDisposable
     /// <summary>Closes the listening socket; connections still in its accept queue are reset. Safe to call twice.</summary>
     public void Dispose()
     {
+        // Wake threads blocked in accept4 first: the descriptor is only closed once they let go of it.
+        lock (_blocked) foreach (var call in _blocked) call.Wake(BlockedCall.Reason.Disposed);
         Handle.Dispose();
         LabResources.Untrack(this);
     }

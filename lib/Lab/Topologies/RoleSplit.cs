@@ -116,8 +116,8 @@ public sealed class RoleSplit : Topology
     }
 
     /// <summary>
-    /// One acceptor: a blocking accept4 (the kernel parks the thread in inet_csk_accept; <see cref="Listener.Accept"/>
-    /// waits in 100 ms SO_RCVTIMEO slices so Stop is noticed), then a hand-off. EMFILE pauses this thread for
+    /// One acceptor: a blocking accept4 (the kernel parks the thread in inet_csk_accept, and acceptors are woken first
+    /// come first served; Stop cancels <see cref="Listener.Accept"/>'s token, which wakes it), then a hand-off. EMFILE pauses this thread for
     /// <see cref="TopologyOptions.EmfilePause"/>: an acceptor owns its thread, so there is no loop to keep serving.
     /// </summary>
     void AcceptLoop(WorkerCounters c)

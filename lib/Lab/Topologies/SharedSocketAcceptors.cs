@@ -159,10 +159,10 @@ public sealed class SharedSocketAcceptors : Topology
     }
 
     /// <summary>
-    /// accept4 that waits without a time limit. <see cref="Listener.Accept"/> waits in 100 ms SO_RCVTIMEO slices, and
-    /// each slice that runs out sends its thread to the back of the kernel's queue of waiters, which would scramble the
-    /// FIFO order this variant shows. So the listener's SO_RCVTIMEO is 0 (wait forever), and Stop wakes every waiter
-    /// with shutdown(SHUT_RD) (inet_shutdown on a listener stops it and wakes accept4, which returns EINVAL).
+    /// accept4 that waits without a time limit, written out so the chapter's model shows the bare call: the listener's
+    /// SO_RCVTIMEO is 0 (wait forever), and Stop wakes every waiter with shutdown(SHUT_RD) (inet_shutdown on a listener
+    /// stops it and wakes accept4, which returns EINVAL). <see cref="Listener.Accept"/> keeps the same FIFO order and
+    /// is woken by a signal instead, so it can stop one waiter and leave the listener open.
     /// </summary>
     static unsafe (Connection?, int) BlockingAccept(Listener listener)
     {

@@ -104,6 +104,18 @@ public class JupyterKernelTests(KernelSpecFixture spec)
     }
 
     [Fact]
+    public async Task AnInterruptedAcceptLeavesTheEarlierCellsListenerToTheNextCell()
+    {
+        var r = await spec.Probe("interrupt-reuse", LabDll);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var result = r.Result();
+        Assert.Equal("error", (string?)result["status"]);
+        Assert.Contains("accept4 on 127.0.0.1:", (string?)result["evalue"]);
+        Assert.Equal("ok", (string?)result["next_status"]);
+        Assert.Contains("Accepted", (string?)result["next_value"]);
+    }
+
+    [Fact]
     public async Task AMessageWithABadSignatureIsDroppedAndTheKernelKeepsServing()
     {
         var r = await spec.Probe("bad-signature");
