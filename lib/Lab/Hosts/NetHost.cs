@@ -71,6 +71,7 @@ public sealed class NetHost : IDisposable
                 host.Ip("addr", "add", $"{host.Address}/24", "dev", peerIf);
                 host.Ip("link", "set", peerIf, "up");
                 host.Ip("link", "set", "lo", "up");
+                host.WaitForCarrier();
             }
             catch
             {
@@ -80,6 +81,29 @@ public sealed class NetHost : IDisposable
             LiveHosts.Add(host);
             LabResources.Track(host, "NetHost");
             return host;
+        }
+    }
+
+    /// <summary>
+    /// Waits until both ends of the veth pair are operationally up. `ip link set up` can return before the kernel's
+    /// linkwatch worker (a kworker) has attached the devices' queueing discipline, and until it has, a veth holds the noop
+    /// qdisc and drops what it is given. Here it has always run by the time `ip` returns (a probe read noqueue and
+    /// state UP at once, three times of three), but a worker can run late on a loaded machine; the wait costs two `ip`
+    /// calls when it has run. (A CI run on a loaded machine saw three 300 ms connects across a new pair all time out;
+    /// whether this was the cause is not known.)
+    /// </summary>
+    void WaitForCarrier()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            bool hostUp = Command.Check("ip", "-o", "link", "show", "dev", HostInterface).Contains("state UP");
+            bool peerUp = Ip("-o", "link", "show", "dev", PeerInterface).Contains("state UP");
+            if (hostUp && peerUp) return;
+            if (clock.Elapsed > TimeSpan.FromSeconds(10))
+                throw new InvalidOperationException($"The veth pair {HostInterface}/{PeerInterface} was not up after 10 s (host side {(hostUp ? "up" : "down")}, " +
+                    $"other side {(peerUp ? "up" : "down")}): the kernel's linkwatch worker did not run. Is the machine overloaded?");
+            Thread.Sleep(5);
         }
     }
 
