@@ -122,8 +122,8 @@ def interrupt_reuse(lab_dll):
         reply = kc.get_shell_msg(timeout=TIMEOUT)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = kc.get_shell_msg(timeout=TIMEOUT)
-        after, after_msgs = run(kc, 'using var c = Lab.Sockets.Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(3));\n'
-                                    'using var r = l.Accept(TimeSpan.FromSeconds(3));\nr.GetType().Name')
+        after, after_msgs = run(kc, 'var c = Lab.Sockets.Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(3));\n'
+                                    'var r = l.Accept(TimeSpan.FromSeconds(3));\nc.Dispose(); r.Dispose(); l.Dispose();\nr.GetType().Name')
         value = [m["content"]["data"]["text/plain"] for m in after_msgs if m["msg_type"] == "execute_result"]
         return {
             "status": reply["content"]["status"],

@@ -21,8 +21,8 @@ public class StoppedCellTests
         Assert.Equal(CellStatus.TimedOut, stopped.Status);
         Assert.False(stopped.Abandoned, string.Join("\n", stopped.Traceback));
         Assert.Contains("accept4 on 127.0.0.1:", stopped.ErrorValue);
-        var next = await h.RunOk("using var c = Lab.Sockets.Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(3));\n" +
-                                 "using var r = l.Accept(TimeSpan.FromSeconds(3));\nr.GetType().Name");
+        var next = await h.RunOk("var c = Lab.Sockets.Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(3));\n" +
+                                 "var r = l.Accept(TimeSpan.FromSeconds(3));\nc.Dispose(); r.Dispose(); l.Dispose();\nr.GetType().Name");
         Assert.Equal("Accepted", next.Value!.Text.Trim('"'));
     }
 }
