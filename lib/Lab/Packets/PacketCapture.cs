@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.InteropServices;
 using Lab.Interop;
 using Lab.Sockets;
 using Tmds.Linux;
@@ -15,13 +14,6 @@ namespace Lab.Packets;
 /// </summary>
 public sealed class PacketCapture : IDisposable
 {
-    const ushort ETH_P_ALL = 0x0003;
-    const byte PACKET_OUTGOING = 4;
-    const int SIOCGSTAMPNS = 0x8907;
-
-    [DllImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    static extern unsafe int ioctl_ptr(int fd, nuint request, void* arg);
-
     readonly Fd _fd;
     readonly int _port;
     readonly string _iface;
@@ -64,7 +56,7 @@ public sealed class PacketCapture : IDisposable
         int raw = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (raw < 0) throw Sys.Fail("socket", "AF_PACKET (packet capture needs CAP_NET_RAW)");
         var fd = new Fd(raw);
-        var addr = new sockaddr_ll { sll_family = (ushort)AF_PACKET, sll_protocol = htons(ETH_P_ALL), sll_ifindex = index };
+        var addr = new sockaddr_ll { sll_family = (ushort)AF_PACKET, sll_protocol = htons(filter.ETH_P_ALL), sll_ifindex = index };
         if (!AttachPortFilter(raw, (ushort)port))
         {
             var error = Sys.Fail("setsockopt", "SO_ATTACH_FILTER (tcp port " + port + ")");
@@ -175,9 +167,9 @@ public sealed class PacketCapture : IDisposable
                     socklen_t fromLen = sizeof(sockaddr_ll);
                     var n = (int)recvfrom(fd, b, buffer.Length, 0, (sockaddr*)&from, &fromLen);
                     if (n < 0) { var e = Sys.Errno; if (e == EINTR || e == EAGAIN) continue; throw Sys.Fail("recvfrom", "AF_PACKET on " + _iface); }
-                    if (from.sll_pkttype == PACKET_OUTGOING && _iface == "lo") continue;
+                    if (from.sll_pkttype == filter.PACKET_OUTGOING && _iface == "lo") continue;
                     timespec ts;
-                    var time = ioctl_ptr(fd, (nuint)SIOCGSTAMPNS, &ts) == 0
+                    var time = sys_ioctl.ioctl_ptr(fd, (nuint)sys_ioctl.SIOCGSTAMPNS, &ts) == 0
                         ? DateTime.UnixEpoch.AddTicks(ts.tv_sec * TimeSpan.TicksPerSecond + ts.tv_nsec / 100)
                         : DateTime.UtcNow;
                     var seg = TcpSegment.Parse(buffer.AsSpan(0, n), time, _iface);
