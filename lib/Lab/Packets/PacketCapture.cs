@@ -48,7 +48,7 @@ public sealed class PacketCapture : IDisposable
     {
         if (port is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(port), port, "A TCP port is 1-65535.");
         int index = InterfaceIndex(iface);
-        Needs.Capabilities("the segments captured on " + iface, Lab.Hosts.Capability.NetRaw);
+        Lab.Hosts.Needs.Capabilities("the segments captured on " + iface, Lab.Hosts.Capability.NetRaw);
         // Protocol 0: the socket receives nothing until bind names a protocol, so the port filter is in place before
         // the first packet (libpcap's order). Without a filter every packet on the interface is queued to this socket:
         // beside a load test on lo (millions of segments a second) the 8 MiB below overflowed and the experiment's own

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Lab.Http;
 using Lab.Sockets;
 using static Lab.Interop.errno;
 

@@ -3,6 +3,7 @@ using System.Text;
 using Lab.Peers;
 using Lab.Sockets;
 using Lab.Tests.Topologies;
+using Lab.Http;
 using Lab.Topologies;
 
 namespace Lab.Tests.Peers;
