@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.RegularExpressions;
-using Lab.Cli;
+using Lab.Cli.Commands;
 using Lab.Topologies;
 using static Lab.Tests.Topologies.TopologyKit;
 
