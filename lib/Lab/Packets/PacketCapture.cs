@@ -200,6 +200,9 @@ public sealed class PacketCapture : IDisposable
         lock (_segments) return _segments.FirstOrDefault(match);
     }
 
+    /// <summary>True once <see cref="Dispose"/> has asked the capture thread to stop (it still reads what the socket holds).</summary>
+    internal bool Stopping => _stop;
+
     /// <summary>Stops capturing; the segments stay readable. Safe to call twice.</summary>
     public void Dispose()
     {

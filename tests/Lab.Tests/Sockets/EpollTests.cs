@@ -68,13 +68,13 @@ public class EpollTests
         using var ep = Epoll.Create();
         using var ev = EventFd.Create();
         ep.Add(ev.Handle, EpollEvents.In, 99);
-        var waiter = Task.Run(() =>
+        var (waiter, tid) = ThreadWaits.OnThread(() =>
         {
             Span<EpollEvent> events = stackalloc EpollEvent[4];
             int n = ep.Wait(events, 10_000);
             return n == 1 ? events[0].Data : ulong.MaxValue;
         });
-        Thread.Sleep(100);
+        ThreadWaits.InEpollWait(tid);   // asleep in epoll_wait: the eventfd is what wakes it
         Assert.False(waiter.IsCompleted);
         Assert.True(ev.Signal());
         Assert.True(await waiter.CompletesWithin(TimeSpan.FromSeconds(10)), "the eventfd did not wake epoll_wait");
