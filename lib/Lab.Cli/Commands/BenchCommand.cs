@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Lab.Bench;
 
-namespace Lab.Cli;
+namespace Lab.Cli.Commands;
 
 /// <summary>
 /// <c>lab bench</c>: the lab against nginx and wrk on loopback (see <see cref="Benchmark"/>). Writes latest.md and
@@ -37,7 +37,7 @@ public static class BenchCommand
             }
             catch (ArgumentException x) { e.WriteLine($"lab bench: {x.Message}"); return Task.FromResult(2); }
 
-            var root = RepositoryRoot();
+            var root = Repo.Root();
             var dir = parse.GetValue(output) ?? Path.Combine(root, isShort ? "artifacts/bench" : "bench/results");
             o.WriteLine($"lab bench: {options.Rounds} round(s) x {options.Seconds.TotalSeconds:0} s per side, load average {File.ReadAllText("/proc/loadavg").Trim()}");
             BenchReport report;
@@ -73,14 +73,5 @@ public static class BenchCommand
                 _ => throw new ArgumentException($"--parts: '{p}' is not one of throughput, loadgenerator, latency, sampler."),
             };
         return parts == 0 ? BenchParts.All : parts;
-    }
-
-    /// <summary>The directory holding Lab.sln, from the current directory up, else from the built assembly up.</summary>
-    static string RepositoryRoot()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "Lab.sln"))) return d.FullName;
-        return Environment.CurrentDirectory;
     }
 }

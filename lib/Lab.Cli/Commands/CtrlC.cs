@@ -1,4 +1,4 @@
-namespace Lab.Cli;
+namespace Lab.Cli.Commands;
 
 /// <summary>
 /// Ctrl+C (SIGINT) as a cancellation of one command: the command stops what it runs and prints what it has. The lab

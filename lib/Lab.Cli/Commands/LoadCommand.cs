@@ -1,10 +1,9 @@
 using System.CommandLine;
 using Lab.Load;
 
-namespace Lab.Cli;
+namespace Lab.Cli.Commands;
 
 /// <summary>
-/// Wire with <c>root.Subcommands.Add(Lab.Cli.LoadCommand.Create())</c>.
 /// <c>lab load &lt;url&gt;</c>: runs the lab's load generator and prints percentiles, throughput and errors.</summary>
 public static class LoadCommand
 {

@@ -2,10 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using Lab.Topologies;
 
-namespace Lab.Cli;
+namespace Lab.Cli.Commands;
 
 /// <summary>
-/// Wire with <c>root.Subcommands.Add(Lab.Cli.ServeCommand.Create())</c>.
 /// <c>lab serve &lt;topology&gt;</c>: runs one server model in the foreground, printing its threads and accept queue each second.</summary>
 public static class ServeCommand
 {

@@ -1,10 +1,9 @@
 using System.CommandLine;
 using Lab.Bench;
 
-namespace Lab.Cli;
+namespace Lab.Cli.Commands;
 
 /// <summary>
-/// Wire with <c>root.Subcommands.Add(Lab.Cli.SoakCommand.Create())</c>.
 /// <c>lab soak --seconds N</c>: churns connections through every topology in turn, keep-alive and close, for N
 /// seconds, with the client and the servers in this process; checks that no request was lost and that this
 /// process's live memory (after an aggressive GC) stays flat over the second half of the run, and its open fds too.

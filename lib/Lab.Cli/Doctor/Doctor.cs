@@ -182,20 +182,4 @@ public static class Doctor
         sb.AppendLine(r.AllFull ? "Every chapter can run fully here." : "Some chapters cannot run fully here: see the fixes above.");
         return sb.ToString();
     }
-
-    /// <summary>The `doctor` verb; exit status 0 when every chapter can run fully.</summary>
-    public static System.CommandLine.Command CreateCommand()
-    {
-        var notebooks = new Option<string?>("--notebooks") { Description = "Folder of chapters (NN-*.ipynb). Defaults to notebooks/." };
-        var cmd = new System.CommandLine.Command("doctor", "Check this machine: kernel, capabilities, sysctls, tools, the Jupyter kernelspec, and which chapters can run.");
-        cmd.Options.Add(notebooks);
-        cmd.SetAction(parse =>
-        {
-            var dir = parse.GetValue(notebooks) ?? Path.Combine(Commands.RepoRoot(), "notebooks");
-            var report = Examine(dir);
-            Console.Write(Render(report));
-            return report.AllFull ? 0 : 1;
-        });
-        return cmd;
-    }
 }

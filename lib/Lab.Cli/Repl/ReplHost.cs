@@ -18,7 +18,7 @@ public sealed class ReplHost
 
     public async Task<int> RunAsync()
     {
-        var root = Commands.RepoRoot();
+        var root = Repo.Root();
         var lab = Path.Combine(root, "artifacts", "bin", "Lab", "debug", "Lab.dll");
         if (!File.Exists(lab)) lab = typeof(LabInfo).Assembly.Location;
         var chartsDir = Path.Combine(root, "artifacts", "repl");

@@ -323,7 +323,7 @@ public static class Benchmark
 
     /// <summary>
     /// The same topology under wrk with and without a 1 ms accept-queue sampler: <paramref name="sockDiag"/> false is
-    /// the sampler <see cref="Experiment.Run"/> uses (TCP_INFO on each listener); true is
+    /// the sampler <see cref="TopologyRunner.Run"/> uses (TCP_INFO on each listener); true is
     /// <see cref="Lab.Observe.ListenQueues.Sample"/> with the accept queue only (a sock_diag dump of LISTEN sockets;
     /// the SYN queue would walk the whole established hash, ≈1 ms a read).
     /// </summary>

@@ -77,7 +77,7 @@ public sealed class AcceptorComparison
         foreach (var v in list)
         {
             using var topology = new SharedSocketAcceptors(new TopologyOptions { Workers = threads, RequestEvents = false }, v, acceptMutexDelay);
-            var run = Experiment.Run(topology, new LoadOptions { Rate = rate, KeepAlive = false, Duration = d, Connections = 8 });
+            var run = TopologyRunner.Run(topology, new LoadOptions { Rate = rate, KeepAlive = false, Duration = d, Connections = 8 });
             runs.Add(run);
             rows.Add(RowOf(v, run));
             update?.Invoke(string.Join("\n", rows.Select(r => $"{r.Variant}: {r.Connections} connections, per thread {string.Join(" / ", r.PerThread)}, wasted wake-ups {r.Wasted}")));

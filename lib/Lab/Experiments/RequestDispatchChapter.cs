@@ -120,7 +120,7 @@ public static class DispatchRuns
         while (server.Metrics.Workers.First(w => w.Role == WorkerRole.Dispatcher).ThreadId == 0 && DateTime.UtcNow < until) Thread.Sleep(1);
         int tid = server.Metrics.Workers.First(w => w.Role == WorkerRole.Dispatcher).ThreadId;
         var before = SchedStat.Read(tid);
-        var run = Experiment.Run(server, new LoadOptions { Connections = connections, Duration = each, Rate = rate, Mix = [work] }); // leaves it running
+        var run = TopologyRunner.Run(server, new LoadOptions { Connections = connections, Duration = each, Rate = rate, Mix = [work] }); // leaves it running
         var cpu = SchedStat.Read(tid) is { } after && before is { } b ? after.Since(b) : default;
         var metrics = server.Metrics;
         server.Stop(Topology.DefaultStopTimeout);

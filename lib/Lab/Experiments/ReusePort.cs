@@ -30,7 +30,7 @@ public sealed record ShardSpread(int Connections, IReadOnlyList<long> PerShard)
         if (shards is < 2 or > 16) throw new ArgumentOutOfRangeException(nameof(shards), shards, "Use 2 to 16 shards.");
         if (connections is < 1 or > 5000) throw new ArgumentOutOfRangeException(nameof(connections), connections, "Use 1 to 5000 connections.");
         using var t = new ReusePortShards(new TopologyOptions { Workers = shards, RequestEvents = false });
-        var run = Experiment.Run(t, new LoadOptions { KeepAlive = false, Requests = connections, Connections = Math.Min(4, connections), Duration = TimeSpan.FromSeconds(30) });
+        var run = TopologyRunner.Run(t, new LoadOptions { KeepAlive = false, Requests = connections, Connections = Math.Min(4, connections), Duration = TimeSpan.FromSeconds(30) });
         if (run.Load.Errors.Total > 0) throw new InvalidOperationException($"{run.Load.Errors.Total} requests failed ({run.Load.Errors}); the spread would be incomplete.");
         return new ShardSpread(connections, run.Server.Workers.OrderBy(w => w.Index).Select(w => w.ConnectionsAccepted).ToList());
     }

@@ -129,7 +129,7 @@ public static class Roles
         if (started) topology.Start();
         try
         {
-            var run = Experiment.Run(topology, load);
+            var run = TopologyRunner.Run(topology, load);
             var calls = Calls(topology);
             var declared = topology.Metrics.Workers;
             return new RoleRun(topology.Name, run, calls, declared, topology is RoleSplit rs ? rs.ListenerThreadId : 0);

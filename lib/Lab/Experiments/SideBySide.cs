@@ -5,6 +5,7 @@ using Lab.Hosts;
 using Lab.Load;
 using Lab.Observe;
 using Lab.Peers;
+using Lab.Http;
 using Lab.Topologies;
 
 namespace Lab.Experiments;
@@ -299,7 +300,7 @@ public sealed class SideBySide
             foreach (var (_, create) in Models)
             {
                 using var t = create(topo);
-                Experiment.Run(t, LatencyLoad(workload, o) with { Duration = TimeSpan.FromMilliseconds(60) }, o.SampleEvery, ct: ct);
+                TopologyRunner.Run(t, LatencyLoad(workload, o) with { Duration = TimeSpan.FromMilliseconds(60) }, o.SampleEvery, ct: ct);
             }
     }
 
@@ -343,14 +344,14 @@ public sealed class SideBySide
         // A fresh server for every run, so each run's counters (balance) and queue start from zero and one run's
         // connections never linger into the next.
         var create = Models.First(m => m.Name == name).Create;
-        using (topology) latency = Experiment.Run(topology, LatencyLoad(workload, o), o.SampleEvery, ct: ct);
+        using (topology) latency = TopologyRunner.Run(topology, LatencyLoad(workload, o), o.SampleEvery, ct: ct);
         for (int i = 1; i < o.LatencyRepeats; i++)
         {
             using var t = create(topology.Options);
-            var run = Experiment.Run(t, LatencyLoad(workload, o), o.SampleEvery, ct: ct);
+            var run = TopologyRunner.Run(t, LatencyLoad(workload, o), o.SampleEvery, ct: ct);
             if (FastP99(run.Load) < FastP99(latency.Load)) latency = run;
         }
-        using (var again = create(topology.Options)) throughput = Experiment.Run(again, ThroughputLoad(workload, o), o.SampleEvery, ct: ct);
+        using (var again = create(topology.Options)) throughput = TopologyRunner.Run(again, ThroughputLoad(workload, o), o.SampleEvery, ct: ct);
 
         var serving = latency.Server.Workers.Where(w => w.Role is WorkerRole.Worker or WorkerRole.Loop).ToList();
         var perWorker = serving.Select(w => w.RequestsServed).ToList();

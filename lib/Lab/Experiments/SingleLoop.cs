@@ -4,6 +4,7 @@ using System.Text;
 using Lab.Charts;
 using Lab.Observe;
 using Lab.Sockets;
+using Lab.Http;
 using Lab.Topologies;
 
 namespace Lab.Experiments;

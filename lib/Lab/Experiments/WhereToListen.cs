@@ -70,7 +70,7 @@ public static class WhereToListen
     public static ConnectAttempt Try(NetHost host, Side from, IPAddress target, int port, Listener? listener = null,
         TimeSpan? timeout = null, string? listenerLabel = null)
     {
-        NetHost.EnsureLabAddress(target, "connect target");
+        LabAddresses.Ensure(target, "connect target");
         var wait = timeout ?? DefaultTimeout;
         var ep = new IPEndPoint(target, port);
         var (outcome, ms, detail) = from == Side.OtherHost

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Lab.Sockets;
 using static Tmds.Linux.LibC;
 
 namespace Lab.Hosts;
@@ -79,6 +80,7 @@ public sealed class NetHost : IDisposable
                 throw;
             }
             LiveHosts.Add(host);
+            LabAddresses.Add(host.HostAddress);   // traffic may go to this host's /24 from now on
             LabResources.Track(host, "NetHost");
             return host;
         }
@@ -225,27 +227,6 @@ public sealed class NetHost : IDisposable
         }
     }
 
-    /// <summary>True when <paramref name="address"/> is loopback or belongs to one of the lab's live hosts' subnets.</summary>
-    public static bool IsLabAddress(IPAddress address)
-    {
-        if (IPAddress.IsLoopback(address)) return true;
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
-        if (address.AddressFamily != AddressFamily.InterNetwork) return false;
-        lock (Gate) return LiveHosts.Any(h => h.InSubnet(address));
-    }
-
-    /// <summary>
-    /// Throws unless <paramref name="address"/> is loopback or one of the lab's own hosts. Every traffic generator calls
-    /// this before sending: the lab never sends to any other address.
-    /// </summary>
-    public static void EnsureLabAddress(IPAddress address, string what = "destination")
-    {
-        if (!IsLabAddress(address))
-            throw new ArgumentException(
-                $"The {what} ({address}) is neither loopback (127.0.0.0/8, ::1) nor a host the lab created. " +
-                "The lab only sends traffic to this machine: use 127.0.0.1, or create a host with NetHost.Create() and use its Address.");
-    }
-
     /// <summary>Deletes lab namespaces left behind by processes that no longer exist (a crashed run).</summary>
     public static int RemoveStale()
     {
@@ -326,6 +307,7 @@ public sealed class NetHost : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         lock (Gate) LiveHosts.Remove(this);
+        LabAddresses.Remove(HostAddress);
         Teardown();
         LabResources.Untrack(this);
     }

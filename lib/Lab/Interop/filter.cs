@@ -42,5 +42,9 @@ public static class filter
     public const ushort BPF_ABS = 0x20, BPF_IND = 0x40, BPF_MSH = 0xa0;
     public const ushort BPF_RSH = 0x70, BPF_JEQ = 0x10, BPF_K = 0x00;
     public const int SOL_PACKET = 263;
+    /// <summary>linux/if_ether.h: every protocol, what an AF_PACKET socket binds to in order to see all frames.</summary>
+    public const ushort ETH_P_ALL = 0x0003;
+    /// <summary>linux/if_packet.h: sll_pkttype of a frame this host sent (on lo every frame is seen out, then in).</summary>
+    public const byte PACKET_OUTGOING = 4;
     public const int PACKET_STATISTICS = 6;
 }

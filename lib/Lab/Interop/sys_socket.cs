@@ -32,6 +32,18 @@ public unsafe struct sockaddr_in
     public fixed byte sin_zero[8];
 }
 
+/// <summary>
+/// sockaddr_in or sockaddr_in6 in one buffer big enough for either (28 bytes), the family first in both: what accept4,
+/// getsockname and getpeername fill for a TCP socket. glibc has no such type; systemd calls its own union sockaddr_union.
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = 28)]
+public struct sockaddr_union
+{
+    [FieldOffset(0)] public ushort sa_family;
+    [FieldOffset(0)] public sockaddr_in in4;
+    [FieldOffset(0)] public sockaddr_in6 in6;
+}
+
 /// <summary>struct sockaddr_in6 (28 bytes). Port and flowinfo in network byte order.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct sockaddr_in6

@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using Lab.Interop;
 using Lab.Sockets;
-using Lab.Topologies;
+using Lab.Http;
 using static Lab.Interop.errno;
 
 namespace Lab.Load;

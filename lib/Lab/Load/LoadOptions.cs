@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Lab.Hosts;
 using Lab.Sockets;
-using Lab.Topologies;
+using Lab.Http;
 
 namespace Lab.Load;
 
@@ -56,8 +56,8 @@ public sealed record LoadOptions
 
     /// <summary>
     /// Where to send: "127.0.0.1:8080" or "http://127.0.0.1:8080/path" (an IP literal: the lab resolves no names).
-    /// Must be loopback or a host the lab created (<see cref="NetHost.EnsureLabAddress"/>). Defaults to null, which
-    /// <see cref="Lab.Topologies.Experiment"/> fills with the topology's address.
+    /// Must be loopback or a host the lab created (<see cref="LabAddresses.Ensure"/>). Defaults to null, which
+    /// <see cref="Lab.Topologies.TopologyRunner"/> fills with the topology's address.
     /// </summary>
     public string? Target { get; init; }
 
@@ -99,7 +99,7 @@ public sealed record LoadOptions
     {
         var target = targetOverride ?? Target ?? throw new ArgumentException("LoadOptions.Target is not set: give \"127.0.0.1:PORT\" or \"http://127.0.0.1:PORT/\".", nameof(Target));
         var (endpoint, path) = ParseTarget(target);
-        NetHost.EnsureLabAddress(endpoint.Address, "load target");
+        LabAddresses.Ensure(endpoint.Address, "load target");
         if (Connections is < 1 or > MaxConnections)
             throw new ArgumentOutOfRangeException(nameof(Connections), Connections, $"Connections = {Connections:N0} is outside 1..{MaxConnections:N0} (each is an fd and an ephemeral port).");
         if (Threads is < 1 or > 64)

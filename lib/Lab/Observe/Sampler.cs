@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace Lab.Observe;
 
@@ -159,12 +158,6 @@ public sealed class Sampler<T> : IDisposable
 /// <summary>clock_nanosleep for a relative wait in Stopwatch ticks (falls back to Thread.Sleep if unavailable).</summary>
 internal static class HighResolutionWait
 {
-    const int CLOCK_MONOTONIC = 1;
-
-    // Tmds.LibC has struct timespec (PacketCapture reads SIOCGSTAMPNS into it) but not clock_nanosleep.
-    [DllImport("libc", SetLastError = false)]
-    static extern unsafe int clock_nanosleep(int clockid, int flags, Tmds.Linux.timespec* request, Tmds.Linux.timespec* remain);
-
     static bool _unavailable;
 
     /// <summary>
@@ -194,7 +187,7 @@ internal static class HighResolutionWait
         {
             long ns = stopwatchTicks * 1_000_000_000L / Stopwatch.Frequency;
             var ts = new Tmds.Linux.timespec { tv_sec = ns / 1_000_000_000L, tv_nsec = (Tmds.Linux.long_t)(ns % 1_000_000_000L) };
-            try { clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, null); return; }
+            try { Lab.Interop.time.clock_nanosleep(Lab.Interop.time.CLOCK_MONOTONIC, 0, &ts, null); return; }
             catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { _unavailable = true; }
         }
         Thread.Sleep(TimeSpan.FromTicks(Math.Max(1, stopwatchTicks * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));

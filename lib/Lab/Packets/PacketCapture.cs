@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.InteropServices;
 using Lab.Interop;
 using Lab.Sockets;
 using Tmds.Linux;
@@ -15,13 +14,6 @@ namespace Lab.Packets;
 /// </summary>
 public sealed class PacketCapture : IDisposable
 {
-    const ushort ETH_P_ALL = 0x0003;
-    const byte PACKET_OUTGOING = 4;
-    const int SIOCGSTAMPNS = 0x8907;
-
-    [DllImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    static extern unsafe int ioctl_ptr(int fd, nuint request, void* arg);
-
     readonly Fd _fd;
     readonly int _port;
     readonly string _iface;
@@ -56,7 +48,7 @@ public sealed class PacketCapture : IDisposable
     {
         if (port is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(port), port, "A TCP port is 1-65535.");
         int index = InterfaceIndex(iface);
-        Needs.Capabilities("the segments captured on " + iface, Lab.Hosts.Capability.NetRaw);
+        Lab.Hosts.Needs.Capabilities("the segments captured on " + iface, Lab.Hosts.Capability.NetRaw);
         // Protocol 0: the socket receives nothing until bind names a protocol, so the port filter is in place before
         // the first packet (libpcap's order). Without a filter every packet on the interface is queued to this socket:
         // beside a load test on lo (millions of segments a second) the 8 MiB below overflowed and the experiment's own
@@ -64,7 +56,7 @@ public sealed class PacketCapture : IDisposable
         int raw = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (raw < 0) throw Sys.Fail("socket", "AF_PACKET (packet capture needs CAP_NET_RAW)");
         var fd = new Fd(raw);
-        var addr = new sockaddr_ll { sll_family = (ushort)AF_PACKET, sll_protocol = htons(ETH_P_ALL), sll_ifindex = index };
+        var addr = new sockaddr_ll { sll_family = (ushort)AF_PACKET, sll_protocol = htons(filter.ETH_P_ALL), sll_ifindex = index };
         if (!AttachPortFilter(raw, (ushort)port))
         {
             var error = Sys.Fail("setsockopt", "SO_ATTACH_FILTER (tcp port " + port + ")");
@@ -175,9 +167,9 @@ public sealed class PacketCapture : IDisposable
                     socklen_t fromLen = sizeof(sockaddr_ll);
                     var n = (int)recvfrom(fd, b, buffer.Length, 0, (sockaddr*)&from, &fromLen);
                     if (n < 0) { var e = Sys.Errno; if (e == EINTR || e == EAGAIN) continue; throw Sys.Fail("recvfrom", "AF_PACKET on " + _iface); }
-                    if (from.sll_pkttype == PACKET_OUTGOING && _iface == "lo") continue;
+                    if (from.sll_pkttype == filter.PACKET_OUTGOING && _iface == "lo") continue;
                     timespec ts;
-                    var time = ioctl_ptr(fd, (nuint)SIOCGSTAMPNS, &ts) == 0
+                    var time = sys_ioctl.ioctl_ptr(fd, (nuint)sys_ioctl.SIOCGSTAMPNS, &ts) == 0
                         ? DateTime.UnixEpoch.AddTicks(ts.tv_sec * TimeSpan.TicksPerSecond + ts.tv_nsec / 100)
                         : DateTime.UtcNow;
                     var seg = TcpSegment.Parse(buffer.AsSpan(0, n), time, _iface);
@@ -207,6 +199,9 @@ public sealed class PacketCapture : IDisposable
         } while (DateTime.UtcNow < until && _thread.IsAlive);
         lock (_segments) return _segments.FirstOrDefault(match);
     }
+
+    /// <summary>True once <see cref="Dispose"/> has asked the capture thread to stop (it still reads what the socket holds).</summary>
+    internal bool Stopping => _stop;
 
     /// <summary>Stops capturing; the segments stay readable. Safe to call twice.</summary>
     public void Dispose()

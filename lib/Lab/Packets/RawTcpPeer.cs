@@ -12,7 +12,7 @@ namespace Lab.Packets;
 /// so it would answer the server's SYN-ACK with a reset; <see cref="Open"/> installs an nftables rule in the host
 /// that drops the host's outgoing resets for this peer's port. That lets a reader send the SYN in one cell, look at
 /// the listener's SYN queue, and send the final ACK in the next.
-/// Only sends to the lab's own hosts' subnets or loopback (<see cref="NetHost.EnsureLabAddress"/>).
+/// Only sends to the lab's own hosts' subnets or loopback (<see cref="LabAddresses.Ensure"/>).
 /// </summary>
 public sealed class RawTcpPeer : IDisposable
 {
@@ -42,7 +42,7 @@ public sealed class RawTcpPeer : IDisposable
     /// </summary>
     public static RawTcpPeer Open(NetHost host, IPEndPoint listener, int? localPort = null)
     {
-        NetHost.EnsureLabAddress(listener.Address, "listener address");
+        LabAddresses.Ensure(listener.Address, "listener address");
         Needs.Capabilities("a client that writes each handshake segment itself", Capability.NetRaw, Capability.NetAdmin);
         if (listener.AddressFamily != AddressFamily.InterNetwork)
             throw new ArgumentException($"RawTcpPeer speaks IPv4 only; {listener} is not an IPv4 endpoint.", nameof(listener));
@@ -108,7 +108,7 @@ public sealed class RawTcpPeer : IDisposable
         if (maxDuration <= TimeSpan.Zero || maxDuration > TimeSpan.FromMinutes(2))
             throw new ArgumentOutOfRangeException(nameof(maxDuration), maxDuration, "A flood lasts more than 0 and at most 2 minutes.");
         if (sources.Count == 0) throw new ArgumentException("Give at least one source address.", nameof(sources));
-        foreach (var s in sources) NetHost.EnsureLabAddress(s, "flood source");
+        foreach (var s in sources) LabAddresses.Ensure(s, "flood source");
         var until = DateTime.UtcNow + maxDuration;
         int sent = 0;
         for (int i = 0; i < count && DateTime.UtcNow < until; i++)

@@ -4,6 +4,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Lab.Hosts;
+using Lab.Sockets;
+using Lab.Http;
 using Lab.Topologies;
 
 namespace Lab.Peers;
@@ -98,7 +100,7 @@ public sealed class Nginx : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.Backlog, "NginxOptions.Backlog must be 1-65535.");
         if (!IPEndPoint.TryParse(options.Address, out var requested))
             throw new ArgumentException($"NginxOptions.Address '{options.Address}' is not ADDRESS:PORT (e.g. 127.0.0.1:0).", nameof(options));
-        NetHost.EnsureLabAddress(requested.Address, "nginx address");
+        LabAddresses.Ensure(requested.Address, "nginx address");
         if (!Installed)
             throw new LabSetupException($"nginx is not installed ({Binary} is missing).", "Install it: apt-get install -y nginx (bench/run does this).");
         var host = NetHost.Live.FirstOrDefault(h => h.Address.Equals(requested.Address));

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Lab.Hosts;
+using Lab.Sockets;
 
 namespace Lab.Peers;
 
@@ -47,7 +48,7 @@ public static partial class Wrk
         var addresses = IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) ? [ip]
             : uri.Host == "localhost" ? new[] { IPAddress.Loopback }
             : throw new ArgumentException($"wrk's target '{uri.Host}' must be an IP address (loopback or a lab host), not a name.", nameof(url));
-        foreach (var a in addresses) NetHost.EnsureLabAddress(a, "wrk target");
+        foreach (var a in addresses) LabAddresses.Ensure(a, "wrk target");
         if (threads < 1 || threads > 64) throw new ArgumentOutOfRangeException(nameof(threads), threads, "wrk threads must be 1-64.");
         if (connections < threads || connections > 10_000)
             throw new ArgumentOutOfRangeException(nameof(connections), connections, $"wrk connections must be {threads} (one per thread) to 10000.");

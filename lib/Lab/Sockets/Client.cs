@@ -98,7 +98,7 @@ public static unsafe class Client
         // The lab's clients only ever reach this machine: loopback, the wildcard (which Linux connects to locally)
         // or a host the lab created. Anything else is refused before a packet leaves.
         if (!endpoint.Address.Equals(IPAddress.Any) && !endpoint.Address.Equals(IPAddress.IPv6Any))
-            Lab.Hosts.NetHost.EnsureLabAddress(endpoint.Address, "destination " + Endpoints.Format(endpoint));
+            LabAddresses.Ensure(endpoint.Address, "destination " + Endpoints.Format(endpoint));
         if (bindTo is not null)
         {
             Endpoints.Validate(bindTo, nameof(bindTo));

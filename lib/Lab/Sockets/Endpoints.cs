@@ -79,49 +79,42 @@ public static class Endpoints
     }
 }
 
-/// <summary>sockaddr_in / sockaddr_in6 marshalling, in one buffer big enough for either.</summary>
-[StructLayout(LayoutKind.Explicit, Size = 28)]
-internal unsafe struct SockAddr
+/// <summary>sockaddr_in / sockaddr_in6 marshalling, through <see cref="sockaddr_union"/>.</summary>
+internal static unsafe class SockAddr
 {
-    [FieldOffset(0)] public ushort Family;
-    [FieldOffset(0)] public sockaddr_in V4;
-    [FieldOffset(0)] public sockaddr_in6 V6;
-
     public const int MaxLength = 28;
 
-    public static int From(IPEndPoint ep, out SockAddr sa)
+    public static int From(IPEndPoint ep, out sockaddr_union sa)
     {
         sa = default;
         if (ep.AddressFamily == AddressFamily.InterNetwork)
         {
-            sa.V4.sin_family = sys_socket.AF_INET;
-            sa.V4.sin_port = BinaryPrimitives.ReverseEndianness((ushort)ep.Port);
+            sa.in4.sin_family = sys_socket.AF_INET;
+            sa.in4.sin_port = BinaryPrimitives.ReverseEndianness((ushort)ep.Port);
             uint a = 0;
             ep.Address.TryWriteBytes(new Span<byte>(&a, 4), out _);
-            sa.V4.sin_addr = a;
+            sa.in4.sin_addr = a;
             return sizeof(sockaddr_in);
         }
-        sa.V6.sin6_family = sys_socket.AF_INET6;
-        sa.V6.sin6_port = BinaryPrimitives.ReverseEndianness((ushort)ep.Port);
-        fixed (byte* p = sa.V6.sin6_addr) ep.Address.TryWriteBytes(new Span<byte>(p, 16), out _);
-        sa.V6.sin6_scope_id = (uint)ep.Address.ScopeId;
+        sa.in6.sin6_family = sys_socket.AF_INET6;
+        sa.in6.sin6_port = BinaryPrimitives.ReverseEndianness((ushort)ep.Port);
+        fixed (byte* p = sa.in6.sin6_addr) ep.Address.TryWriteBytes(new Span<byte>(p, 16), out _);
+        sa.in6.sin6_scope_id = (uint)ep.Address.ScopeId;
         return sizeof(sockaddr_in6);
     }
 
-    public IPEndPoint? ToEndPoint()
+    public static IPEndPoint? ToEndPoint(in sockaddr_union sa)
     {
-        if (Family == sys_socket.AF_INET)
+        if (sa.sa_family == sys_socket.AF_INET)
         {
-            uint a = V4.sin_addr;
-            return new IPEndPoint(new IPAddress(new ReadOnlySpan<byte>(&a, 4)), BinaryPrimitives.ReverseEndianness(V4.sin_port));
+            uint a = sa.in4.sin_addr;
+            return new IPEndPoint(new IPAddress(new ReadOnlySpan<byte>(&a, 4)), BinaryPrimitives.ReverseEndianness(sa.in4.sin_port));
         }
-        if (Family == sys_socket.AF_INET6)
+        if (sa.sa_family == sys_socket.AF_INET6)
         {
-            fixed (byte* p = V6.sin6_addr)
-            {
-                var addr = new IPAddress(new ReadOnlySpan<byte>(p, 16), V6.sin6_scope_id);
-                return new IPEndPoint(addr, BinaryPrimitives.ReverseEndianness(V6.sin6_port));
-            }
+            var six = sa.in6;   // a local: its fixed buffer needs no pinning
+            var addr = new IPAddress(new ReadOnlySpan<byte>(six.sin6_addr, 16), six.sin6_scope_id);
+            return new IPEndPoint(addr, BinaryPrimitives.ReverseEndianness(six.sin6_port));
         }
         return null;
     }
@@ -129,7 +122,7 @@ internal unsafe struct SockAddr
     /// <summary>getsockname(2) / getpeername(2).</summary>
     public static IPEndPoint? Name(SafeHandle fd, bool peer)
     {
-        SockAddr sa = default;
+        sockaddr_union sa = default;
         Tmds.Linux.socklen_t len = MaxLength;
         using var b = Sys.Borrow(fd);
         int r = peer ? Tmds.Linux.LibC.getpeername(b.Fd, (Tmds.Linux.sockaddr*)&sa, &len)
@@ -139,6 +132,6 @@ internal unsafe struct SockAddr
             if (peer && Sys.Errno == errno.ENOTCONN) return null;
             throw Sys.Fail(peer ? "getpeername" : "getsockname", $"fd {b.Fd}");
         }
-        return sa.ToEndPoint();
+        return ToEndPoint(sa);
     }
 }

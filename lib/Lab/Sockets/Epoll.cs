@@ -33,18 +33,21 @@ public enum EpollEvents : uint
 }
 
 /// <summary>
-/// One ready event, laid out as the kernel's struct epoll_event on x86_64 (packed: 12 bytes, Data at offset 4), so
-/// <see cref="Epoll.Wait"/> passes the caller's span straight to epoll_wait(2).
+/// One ready event. It holds the kernel's struct epoll_event itself (<see cref="Lab.Interop.epoll_event"/>, packed on
+/// x86_64: 12 bytes, data at offset 4, as StructLayoutTests proves), so <see cref="Epoll.Wait"/> passes the caller's span
+/// straight to epoll_wait(2).
 /// </summary>
-[StructLayout(LayoutKind.Sequential, Pack = 4)]
 public struct EpollEvent
 {
-    /// <summary>What is ready.</summary>
-    public EpollEvents Events;
-    /// <summary>The value given to <see cref="Epoll.Add"/> for this fd.</summary>
-    public ulong Data;
+    Lab.Interop.epoll_event _kernel;
 
-    public EpollEvent(EpollEvents events, ulong data) { Events = events; Data = data; }
+    public EpollEvent(EpollEvents events, ulong data) => _kernel = new Lab.Interop.epoll_event { events = (uint)events, data = data };
+
+    /// <summary>What is ready.</summary>
+    public readonly EpollEvents Events => (EpollEvents)_kernel.events;
+    /// <summary>The value given to <see cref="Epoll.Add"/> for this fd.</summary>
+    public readonly ulong Data => _kernel.data;
+
     public override readonly string ToString() => $"{Events} (data {Data})";
 }
 

@@ -199,7 +199,7 @@ public sealed unsafe class Listener : IDisposable
 
     AcceptResult AcceptOnce(AcceptFlags flags, bool interruptible = false)
     {
-        SockAddr sa = default;
+        sockaddr_union sa = default;
         socklen_t len = SockAddr.MaxLength;
         int fd;
         using (var b = Sys.Borrow(Handle))
@@ -209,7 +209,7 @@ public sealed unsafe class Listener : IDisposable
         }
         if (fd >= 0)
         {
-            var conn = new Connection(new Fd(fd), sa.ToEndPoint(), nonBlocking: (flags & AcceptFlags.NonBlock) != 0, LocalEndPoint);
+            var conn = new Connection(new Fd(fd), SockAddr.ToEndPoint(sa), nonBlocking: (flags & AcceptFlags.NonBlock) != 0, LocalEndPoint);
             return new AcceptResult.Accepted(conn);
         }
         int err = Sys.Errno;

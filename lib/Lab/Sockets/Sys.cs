@@ -61,12 +61,6 @@ internal static unsafe class Sys
         if (LibC.setsockopt(b.Fd, sys_socket.SOL_SOCKET, name, &tv, (socklen_t)sizeof(timeval)) != 0) throw Fail("setsockopt", what);
     }
 
-    // Tmds.LibC 0.5.0's poll does not record errno for Marshal.GetLastPInvokeError (measured: a failing poll left it
-    // at 0), so an EINTR (a signal, e.g. SIGCHLD when another thread starts a process) looked like "poll failed:
-    // errno 0". This import records it.
-    [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
-    internal static extern int poll_checked(pollfd* fds, nuint nfds, int timeout);
-
     /// <summary>poll(2) one fd, retrying EINTR with the time left. Returns revents (0 on timeout).</summary>
     public static short Poll(SafeHandle fd, short events, int timeoutMs, string what)
     {
@@ -75,7 +69,7 @@ internal static unsafe class Sys
         while (true)
         {
             var p = new pollfd { fd = b.Fd, events = events };
-            int r = poll_checked(&p, 1, timeoutMs);
+            int r = sys_poll.poll(&p, 1, timeoutMs); // not Tmds.LibC's poll: it leaves errno unrecorded (see sys_poll)
             if (r >= 0) return r == 0 ? (short)0 : p.revents;
             if (Errno != EINTR) throw Fail("poll", what);
             if (timeoutMs >= 0) timeoutMs = (int)Math.Max(0, deadline - Environment.TickCount64);

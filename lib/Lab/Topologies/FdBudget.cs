@@ -19,6 +19,7 @@ namespace Lab.Topologies;
 /// </remarks>
 internal sealed class FdBudget
 {
+    const int ReadEveryMs = 100;
     readonly int _headroom;
     int _limit;
     long _limitReadAt;
@@ -36,7 +37,7 @@ internal sealed class FdBudget
     int Limit(long live)
     {
         long now = Environment.TickCount64;
-        if (now - Volatile.Read(ref _limitReadAt) >= 100)
+        if (now - Volatile.Read(ref _limitReadAt) >= ReadEveryMs)
         {
             int before = Volatile.Read(ref _limit);
             ReadLimit(now);
@@ -44,6 +45,9 @@ internal sealed class FdBudget
         }
         return Volatile.Read(ref _limit);
     }
+
+    /// <summary>True when the next check reads the limit again: a limit changed from outside since is seen then.</summary>
+    internal bool LimitDueForRead => Environment.TickCount64 - Volatile.Read(ref _limitReadAt) >= ReadEveryMs;
 
     void ReadLimit(long now)
     {

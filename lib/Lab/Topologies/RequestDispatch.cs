@@ -2,6 +2,7 @@
 // Shows: work spreads per request to whichever worker is idle, so a slow request never holds up another connection, at the price of a dispatch step on every request.
 using System.Diagnostics;
 using System.Collections.Concurrent;
+using Lab.Http;
 using Lab.Sockets;
 
 namespace Lab.Topologies;

@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
+using Lab.Http;
 using Lab.Sockets;
 using static Lab.Interop.errno;
 
@@ -298,22 +298,18 @@ internal static class Serving
 }
 
 /// <summary>A spare descriptor for <see cref="EmfilePolicy.ReserveFd"/> (libuv opens "/" the same way).</summary>
-internal sealed partial class ReserveFd : IDisposable
+internal sealed class ReserveFd : IDisposable
 {
-    const int O_RDONLY = 0, O_CLOEXEC = 0x80000;
     readonly object _gate = new();
     Fd? _fd;
     bool _disposed;
-
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int open(string path, int flags);
 
     public void Open()
     {
         lock (_gate)
         {
             if (_disposed || _fd is not null) return;
-            int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            int fd = Lab.Interop.fcntl.open("/dev/null", Lab.Interop.fcntl.O_RDONLY | Lab.Interop.fcntl.O_CLOEXEC);
             if (fd >= 0) _fd = new Fd(fd);
         }
     }

@@ -166,7 +166,7 @@ public sealed class SharedSocketAcceptors : Topology
     /// </summary>
     static unsafe (Connection?, int) BlockingAccept(Listener listener)
     {
-        SockAddr sa = default;
+        Lab.Interop.sockaddr_union sa = default;
         Tmds.Linux.socklen_t len = SockAddr.MaxLength;
         int fd;
         try
@@ -177,7 +177,7 @@ public sealed class SharedSocketAcceptors : Topology
             if (fd < 0) return (null, Sys.Errno);
         }
         catch (ObjectDisposedException) { return (null, EINVAL); }
-        return (new Connection(new Fd(fd), sa.ToEndPoint(), nonBlocking: true, listener.LocalEndPoint), 0);
+        return (new Connection(new Fd(fd), SockAddr.ToEndPoint(sa), nonBlocking: true, listener.LocalEndPoint), 0);
     }
 
     static unsafe void ShutdownRead(Listener listener)

@@ -88,7 +88,7 @@ public abstract class Topology : ITopology
     /// <summary>The threads it started (for tests that check they are gone after Stop).</summary>
     public IReadOnlyList<Thread> Threads { get { lock (_gate) return _threads.ToList(); } }
 
-    /// <summary>Cancelled when a thread of this topology ends with an unexpected exception (see <see cref="Failures"/>): <see cref="Experiment.Run"/> stops its load on it.</summary>
+    /// <summary>Cancelled when a thread of this topology ends with an unexpected exception (see <see cref="Failures"/>): <see cref="TopologyRunner.Run"/> stops its load on it.</summary>
     public CancellationToken Failed => _failed.Token;
 
     /// <summary>The first unexpected exception that ended a thread, or null.</summary>

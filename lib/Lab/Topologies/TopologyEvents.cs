@@ -133,12 +133,9 @@ public sealed class TopologyEvents
 }
 
 /// <summary>The Linux thread id (what ps -L, /proc/self/task and strace show), cached per thread.</summary>
-internal static partial class ThreadIds
+internal static class ThreadIds
 {
     [ThreadStatic] static int _tid;
 
-    [LibraryImport("libc", EntryPoint = "gettid")]
-    private static partial int gettid();
-
-    public static int Current => _tid != 0 ? _tid : _tid = gettid();
+    public static int Current => _tid != 0 ? _tid : _tid = Lab.Interop.unistd.gettid();
 }

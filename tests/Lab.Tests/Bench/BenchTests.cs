@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Lab.Bench;
-using Lab.Cli;
+using Lab.Cli.Commands;
 using Lab.Peers;
 using LockedWriter = Lab.Tests.Topologies.CliCommandTests.LockedWriter;
 

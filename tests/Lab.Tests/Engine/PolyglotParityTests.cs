@@ -94,7 +94,7 @@ public class PolyglotParityTests
         // The library's checks, as check cells use them (the capability cell only compiled: it may skip at run time).
         "Lab.Check.That(true, \"a claim that holds\")",
         "Lab.Check.Equal(5, 2 + 3, \"backlog + 1\")",
-        "Action needs = () => Lab.Needs.Capabilities(Lab.Hosts.Capability.NetAdmin); needs.Method.Name.Length > 0",
+        "Action needs = () => Lab.Hosts.Needs.Capabilities(Lab.Hosts.Capability.NetAdmin); needs.Method.Name.Length > 0",
         // Outside the imports: the namespace spelled out, or a using (which these cells lack).
         "System.IO.Path.GetFileName(\"/tmp/x\")",
         "typeof(Path).Name",

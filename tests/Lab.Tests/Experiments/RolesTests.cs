@@ -97,7 +97,7 @@ public class RolesTests
     {
         using var t = new RoleSplit(1, 1, new TopologyOptions { EventCapacity = 1024 });
         t.Start();
-        Experiment.Run(t, NewConnections(400), ct: TestContext.Current.CancellationToken);
+        TopologyRunner.Run(t, NewConnections(400), ct: TestContext.Current.CancellationToken);
         var e = Assert.Throws<InvalidOperationException>(() => Roles.Calls(t));
         Assert.Contains("EventCapacity", e.Message);
     }

@@ -2,6 +2,7 @@ using Lab.Observe;
 using Lab.Experiments;
 using Lab.Load;
 using Lab.Peers;
+using Lab.Http;
 using Lab.Topologies;
 
 namespace Lab.Tests.Experiments;
@@ -46,7 +47,7 @@ public class SideBySideTests
     public void LatencyByPathKeepsAMixsFastRequestsApartFromItsSlowOnes()
     {
         using var t = new SingleThreadLoop();
-        var run = Experiment.Run(t, new LoadOptions { Connections = 1, Requests = 40, Mix = [RequestMix.Hello(1), RequestMix.Work(20, 1)] }, ct: TestContext.Current.CancellationToken);
+        var run = TopologyRunner.Run(t, new LoadOptions { Connections = 1, Requests = 40, Mix = [RequestMix.Hello(1), RequestMix.Work(20, 1)] }, ct: TestContext.Current.CancellationToken);
         var r = run.Load;
         Assert.Equal(0, r.Errors.Total);
         Assert.Equal(["/", "/work?ms=20"], r.LatencyByPath.Keys.Order());

@@ -1,5 +1,6 @@
 using Lab.Experiments;
 using Lab.Hosts;
+using Lab.Sockets;
 using Lab.Observe;
 using Lab.Tests.Sockets;
 
@@ -14,7 +15,7 @@ public class SynFloodTests
         using var host = NetHost.Create("sf1");
         var sources = SynFlood.SpoofedSources(host);
         Assert.Equal(100, sources.Count);
-        Assert.All(sources, s => Assert.True(NetHost.IsLabAddress(s)));
+        Assert.All(sources, s => Assert.True(LabAddresses.Contains(s)));
         Assert.DoesNotContain(host.Address, sources);
         Assert.DoesNotContain(host.HostAddress, sources);
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Lab.Hosts;
+using Lab.Sockets;
 
 namespace Lab.Tests.Hosts;
 
@@ -82,12 +83,12 @@ public class NetHostTests
     [Fact]
     public void TrafficIsOnlyAllowedToLoopbackAndTheLabsOwnHosts()
     {
-        Assert.True(NetHost.IsLabAddress(IPAddress.Loopback));
-        Assert.True(NetHost.IsLabAddress(IPAddress.Parse("127.3.4.5")));
-        Assert.True(NetHost.IsLabAddress(IPAddress.IPv6Loopback));
+        Assert.True(LabAddresses.Contains(IPAddress.Loopback));
+        Assert.True(LabAddresses.Contains(IPAddress.Parse("127.3.4.5")));
+        Assert.True(LabAddresses.Contains(IPAddress.IPv6Loopback));
         foreach (var other in new[] { "8.8.8.8", "192.0.2.1", "10.0.0.1", "198.18.200.2", "::ffff:1.1.1.1", "2001:db8::1" })
         {
-            var e = Assert.Throws<ArgumentException>(() => NetHost.EnsureLabAddress(IPAddress.Parse(other)));
+            var e = Assert.Throws<ArgumentException>(() => LabAddresses.Ensure(IPAddress.Parse(other)));
             Assert.Contains(other.Replace("::ffff:", ""), e.Message.Replace("::ffff:", ""));
             Assert.Contains("NetHost.Create", e.Message);
         }

@@ -37,6 +37,7 @@ public class NetlinkLayoutTests(ITestOutputHelper output)
         #include <linux/if.h>
         #include <linux/filter.h>
         #include <linux/if_packet.h>
+        #include <linux/if_ether.h>
         #include <malloc.h>
 
         """;

@@ -60,6 +60,8 @@ public class StructLayoutTests
         new CLayout("sys/socket.h", "netinet/in.h", "sys/time.h", "sys/ioctl.h", "linux/sockios.h", "errno.h")
             .Struct<sockaddr_in>("struct sockaddr_in")
             .Struct<sockaddr_in6>("struct sockaddr_in6")
+            .Raw("union sockaddr_union { sa_family_t sa_family; struct sockaddr_in in4; struct sockaddr_in6 in6; };")
+            .Struct<sockaddr_union>("union sockaddr_union")
             .Struct<linger>("struct linger")
             .Struct<timeval>("struct timeval")
             .Constants(typeof(sys_socket))
@@ -102,7 +104,7 @@ public class StructLayoutTests
         if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64)
         {
             c.Struct<epoll_event>("struct epoll_event");
-            c.Struct<EpollEvent>("struct epoll_event", rename: new Dictionary<string, string> { ["Events"] = "events", ["Data"] = "data" });
+            c.Struct<EpollEvent>("struct epoll_event");   // the friendly wrapper: one epoll_event, so the same 12 bytes
             c.Raw("static_assert(sizeof(struct epoll_event) == 12, \"x86_64 epoll_event is packed: 12 bytes\");");
             Assert.Equal(12, System.Runtime.InteropServices.Marshal.SizeOf<EpollEvent>());
         }
@@ -114,6 +116,16 @@ public class StructLayoutTests
             "Hup" => "EPOLLHUP", "Et" => "EPOLLET", "OneShot" => "EPOLLONESHOT", "Exclusive" => "EPOLLEXCLUSIVE", _ => "EPOLLWAKEUP",
         });
         c.Compile("epoll");
+    }
+
+    [Fact]
+    public void ClockFileAndPacketConstants()
+    {
+        new CLayout("time.h", "fcntl.h", "poll.h")
+            .Constants(typeof(time))
+            .Constants(typeof(fcntl))
+            .Raw($"static_assert(sizeof(struct pollfd) == {System.Runtime.InteropServices.Marshal.SizeOf<Tmds.Linux.pollfd>()}, \"sizeof(struct pollfd): Tmds.Linux.pollfd, which sys_poll.poll takes\");")
+            .Compile("clock_file");
     }
 
     [Fact]

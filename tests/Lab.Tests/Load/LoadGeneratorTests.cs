@@ -147,7 +147,7 @@ public class LoadGeneratorTests
     [Fact]
     public void ExperimentRunsATopologyAndDrawsItsCharts()
     {
-        var run = Experiment.Run(new ReusePortShards(Small(2)), new LoadOptions { Connections = 8, Requests = 2000 }, ct: TestContext.Current.CancellationToken);
+        var run = TopologyRunner.Run(new ReusePortShards(Small(2)), new LoadOptions { Connections = 8, Requests = 2000 }, ct: TestContext.Current.CancellationToken);
         Assert.Equal(2000, run.Load.Completed);
         Assert.Equal(2000, run.Server.RequestsServed);
         Assert.True(run.Stop!.Stopped);
@@ -167,7 +167,7 @@ public class LoadGeneratorTests
         // A single thread busy in /sleep accepts nothing; with backlog 2 the queue holds 3 (backlog + 1) and the
         // kernel drops the rest of the handshakes: the sampler sees Length > Limit and records the overflow.
         using var t = new SingleThreadLoop(new TopologyOptions { Backlog = 2 });
-        var run = Experiment.Run(t, new LoadOptions
+        var run = TopologyRunner.Run(t, new LoadOptions
         {
             Connections = 12, KeepAlive = false, Duration = TimeSpan.FromSeconds(1.5), Mix = [RequestMix.Sleep(200)],
         }, TimeSpan.FromMilliseconds(5), ct: TestContext.Current.CancellationToken);

@@ -22,7 +22,7 @@ public class ListenQueuesTests(ITestOutputHelper output)
         var extra = TestSockets.StartConnect(ep);
         using (client) using (server) using (extra)
         {
-            Assert.True(Wait.Until(() => ListenQueues.ForPort(ep).AcceptQueue == 1));
+            Assert.True(Eventually.Holds(() => ListenQueues.ForPort(ep).AcceptQueue == 1));
             foreach (var (name, reader) in new[]
             {
                 ("accept queue only", ListenQueues.Reader(ep, includeSynQueue: false)),
@@ -62,7 +62,7 @@ public class ListenQueuesTests(ITestOutputHelper output)
         var c = TestSockets.StartConnect(new IPEndPoint(IPAddress.Parse("127.0.0.2"), a.Port()));
         using (c)
         {
-            Assert.True(Wait.Until(() => ListenQueues.ForPort((IPEndPoint)b.LocalEndPoint!).AcceptQueue == 1));
+            Assert.True(Eventually.Holds(() => ListenQueues.ForPort((IPEndPoint)b.LocalEndPoint!).AcceptQueue == 1));
             var qa = ListenQueues.ForPort(a.EndPoint());
             var qb = ListenQueues.ForPort((IPEndPoint)b.LocalEndPoint!);
             var both = ListenQueues.ForPort(a.Port());
@@ -93,7 +93,7 @@ public class DualStackListenQueuesTests
         };
         try
         {
-            Assert.True(Wait.Until(() => ListenQueues.ForPort(port).SynQueue == 3),
+            Assert.True(Eventually.Holds(() => ListenQueues.ForPort(port).SynQueue == 3),
                 ListenQueues.ForPort(port) + "\n" + SocketTable.ForPort(port) + "\nss:\n" + Tool.Run("ss", "-tanH", $"( sport = :{port} or dport = :{port} )"));
             var byAddress = ListenQueues.ForPort(listener.EndPoint());
             var ss = Tool.Ss("-tanH", "state", "syn-recv", $"( sport = :{port} )");

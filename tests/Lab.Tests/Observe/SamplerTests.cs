@@ -19,7 +19,7 @@ public class SamplerTests(ITestOutputHelper output)
         });
 
     static void AssertNoSamplerThreadLeft() =>
-        Assert.True(Wait.Until(() => SamplerThreads() == 0, TimeSpan.FromSeconds(5)), $"{SamplerThreads()} sampler threads still running");
+        Assert.True(Eventually.Holds(() => SamplerThreads() == 0, TimeSpan.FromSeconds(5)), $"{SamplerThreads()} sampler threads still running");
 
     [Fact]
     public void OneMillisecondSamplingCollectsAPlausibleCountAndStopsOnDispose()
@@ -51,7 +51,7 @@ public class SamplerTests(ITestOutputHelper output)
     {
         using var byTime = Sampler.Start(TimeSpan.FromMilliseconds(5), () => 0, maxDuration: TimeSpan.FromMilliseconds(100));
         using var byCount = Sampler.Start(TimeSpan.FromMilliseconds(1), () => 0, maxSamples: 10);
-        Assert.True(Wait.Until(() => !byTime.IsRunning && !byCount.IsRunning, TimeSpan.FromSeconds(5)));
+        Assert.True(Eventually.Holds(() => !byTime.IsRunning && !byCount.IsRunning, TimeSpan.FromSeconds(5)));
         Assert.Equal("maxDuration", byTime.EndedBy);
         Assert.InRange(byTime.Count, 1, 25);
         Assert.Equal("maxSamples", byCount.EndedBy);
@@ -64,7 +64,7 @@ public class SamplerTests(ITestOutputHelper output)
     {
         int n = 0;
         using var sampler = Sampler.Start(TimeSpan.FromMilliseconds(1), () => ++n < 5 ? n : throw new InvalidOperationException("boom"));
-        Assert.True(Wait.Until(() => !sampler.IsRunning));
+        Assert.True(Eventually.Holds(() => !sampler.IsRunning));
         Assert.Equal("error", sampler.EndedBy);
         Assert.Equal("boom", Assert.IsType<InvalidOperationException>(sampler.Error).Message);
         Assert.Equal(4, sampler.Count);
@@ -78,10 +78,10 @@ public class SamplerTests(ITestOutputHelper output)
         using (var sampler = Sampler.Start(TimeSpan.FromMilliseconds(2), () => seen.Count))
         {
             sampler.OnSample += s => { lock (seen) seen.Add(s.Value); };
-            Assert.True(Wait.Until(() => { lock (seen) return seen.Count >= 5; }));
+            Assert.True(Eventually.Holds(() => { lock (seen) return seen.Count >= 5; }));
         }
         var slow = Sampler.Start(TimeSpan.FromSeconds(30), () => 1);
-        Assert.True(Wait.Until(() => slow.Count == 1));
+        Assert.True(Eventually.Holds(() => slow.Count == 1));
         var sw = Stopwatch.StartNew();
         slow.Dispose();
         Assert.True(sw.Elapsed < TimeSpan.FromMilliseconds(200), $"stopping a 30 s sampler took {sw.Elapsed}");
@@ -100,9 +100,9 @@ public class SamplerTests(ITestOutputHelper output)
         {
             using var sampler = ListenQueues.Sample(ep.Port, TimeSpan.FromMilliseconds(1), ep.Address, includeSynQueue: false);
             Assert.Equal(trackedBefore + 1, LabResources.Count().GetValueOrDefault("Sampler"));
-            Assert.True(Wait.Until(() => sampler.Count > 0)); // a reading of the empty queue first
+            Assert.True(Eventually.Holds(() => sampler.Count > 0)); // a reading of the empty queue first
             for (int i = 0; i < 3; i++) clients.Add(TestSockets.StartConnect(ep));
-            Assert.True(Wait.Until(() => sampler.Samples is { Count: > 0 } s && s[^1].Value.AcceptQueue == 3));
+            Assert.True(Eventually.Holds(() => sampler.Samples is { Count: > 0 } s && s[^1].Value.AcceptQueue == 3));
             var ss = Assert.Single(Tool.Ss("-ltnH", $"sport = :{ep.Port}"));
             var last = sampler.Samples[^1].Value;
             Assert.Equal((ss.RecvQ, ss.SendQ), (last.AcceptQueue, last.AcceptLimit));

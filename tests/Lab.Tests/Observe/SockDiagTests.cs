@@ -25,7 +25,7 @@ public class SockDiagTests
             for (int i = 0; i < 8; i++) clients.Add(TestSockets.StartConnect(ep));
 
             // Loopback completes each handshake inside connect(); the wait only covers a slow scheduler.
-            Assert.True(Wait.Until(() => ListenQueues.ForPort(ep).AcceptQueue == 4 && SocketTable.ForPort(ep.Port).CountIn(TcpState.SynSent) == 4),
+            Assert.True(Eventually.Holds(() => ListenQueues.ForPort(ep).AcceptQueue == 4 && SocketTable.ForPort(ep.Port).CountIn(TcpState.SynSent) == 4),
                 "expected 4 queued connections and 4 clients in SYN-SENT; saw " + SocketTable.ForPort(ep.Port));
 
             var q = ListenQueues.ForPort(ep);
@@ -76,7 +76,7 @@ public class SockDiagTests
             for (int i = 0; i < 5; i++) clients.Add(TestSockets.StartConnect(ep));
             // The clients finish their handshake; the server drops each data-less final ACK (TCP_DEFER_ACCEPT) and
             // keeps the request socket in SYN-RECV until data comes or the defer period ends.
-            Assert.True(Wait.Until(() => ListenQueues.ForPort(ep).SynQueue == 5), "SYN queue: " + ListenQueues.ForPort(ep));
+            Assert.True(Eventually.Holds(() => ListenQueues.ForPort(ep).SynQueue == 5), "SYN queue: " + ListenQueues.ForPort(ep));
             var q = ListenQueues.ForPort(ep);
             var ss = Tool.Ss("-tanH", "state", "syn-recv", $"( sport = :{ep.Port} )");
             Assert.Equal(5, q.SynQueue);
@@ -110,7 +110,7 @@ public class SockDiagTests
         try
         {
             for (int i = 0; i < 3; i++) clients.Add(TestSockets.StartConnect(ep));
-            Assert.True(Wait.Until(() => ListenQueues.ForPort(ep).SynQueue == 3));
+            Assert.True(Eventually.Holds(() => ListenQueues.ForPort(ep).SynQueue == 3));
             using var diag = SockDiag.Open();
 
             List<(byte Raw, TcpState State)> Dump(uint mask)
@@ -154,7 +154,7 @@ public class SockDiagTests
             var serverRemote = (IPEndPoint)server.RemoteEndPoint!;
             SocketRow? Row() => SocketTable.ForPort(listener.Port()).FirstOrDefault(r =>
                 r.State == TcpState.Established && r.Local.Equals(serverLocal) && r.Remote.Equals(serverRemote));
-            Assert.True(Wait.Until(() => Row()?.RecvQ == N), $"server row: {Row()}");
+            Assert.True(Eventually.Holds(() => Row()?.RecvQ == N), $"server row: {Row()}");
 
             var row = Row()!;
             var ss = Tool.Ss("-tanHe", $"( sport = :{listener.Port()} or dport = :{listener.Port()} )")

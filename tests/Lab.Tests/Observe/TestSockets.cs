@@ -140,19 +140,3 @@ static class Tool
         return d;
     }
 }
-
-static class Wait
-{
-    /// <summary>Polls <paramref name="condition"/> every 10 ms until it holds or <paramref name="timeout"/> passes.</summary>
-    public static bool Until(Func<bool> condition, TimeSpan? timeout = null)
-    {
-        var sw = Stopwatch.StartNew();
-        var limit = timeout ?? TimeSpan.FromSeconds(5);
-        while (true)
-        {
-            if (condition()) return true;
-            if (sw.Elapsed > limit) return false;
-            Thread.Sleep(10);
-        }
-    }
-}

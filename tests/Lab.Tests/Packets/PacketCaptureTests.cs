@@ -30,7 +30,7 @@ public class PacketCaptureTests
         }
         // Every segment is in the capture socket now; release the thread and stop at once.
         var stopping = Task.Run(capture.Dispose, TestContext.Current.CancellationToken);
-        Thread.Sleep(200);                                                // Dispose has set its stop flag and waits in Join
+        Assert.True(Eventually.Holds(() => capture.Stopping), "Dispose did not ask the capture thread to stop");
         held.Set();
         Assert.True(await stopping.CompletesWithin(TimeSpan.FromSeconds(5)));
         var data = capture.Segments.Where(s => s.Source.Equals(client.LocalEndPoint) && s.PayloadLength > 0).ToList();
@@ -72,7 +72,7 @@ public class PacketCaptureTests
         }
         Volatile.Write(ref exchanged, true);
         Assert.True(await Task.WhenAll(flood, sink).CompletesWithin(TimeSpan.FromSeconds(10)), "the flood did not stop");
-        Thread.Sleep(50);
+        Window.Of(TimeSpan.FromMilliseconds(50), "the exchanges' last ACKs reach the capture socket before it stops");
         capture.Dispose();
         var segments = capture.Segments;
         Assert.All(segments, s => Assert.True(s.Source.Port == listener.Port || s.Destination.Port == listener.Port, $"a segment of another port: {s}"));

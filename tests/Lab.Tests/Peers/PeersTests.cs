@@ -3,6 +3,7 @@ using System.Text;
 using Lab.Peers;
 using Lab.Sockets;
 using Lab.Tests.Topologies;
+using Lab.Http;
 using Lab.Topologies;
 
 namespace Lab.Tests.Peers;
@@ -90,7 +91,7 @@ public class NginxTests
         nginx.Dispose();
         nginx.Dispose();
         foreach (var pid in nginx.WorkerPids.Append(nginx.MasterPid))
-            Assert.True(Eventually(() => !IsNginx(pid)), $"nginx process {pid} is still alive");
+            Assert.True(Eventually.Holds(() => !IsNginx(pid), TimeSpan.FromSeconds(10)), $"nginx process {pid} is still alive");
         Assert.False(Directory.Exists(dir), dir);
         Assert.Throws<Lab.Sockets.SyscallException>(() => Client.Connect(nginx.LocalEndPoint, TimeSpan.FromSeconds(2)).Dispose());
     }
@@ -108,8 +109,6 @@ public class NginxTests
         try { return File.ReadAllText($"/proc/{pid}/comm").Trim() == "nginx"; }
         catch (IOException) { return false; }
     }
-
-    static bool Eventually(Func<bool> condition) => Lab.Tests.Sockets.Eventually.Holds(condition, TimeSpan.FromSeconds(10));
 }
 
 public class WrkTests

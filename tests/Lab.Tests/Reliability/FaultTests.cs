@@ -171,7 +171,7 @@ public class FaultTests
                 throw new InvalidOperationException($"injected fault in worker {worker}");
         };
         var clock = Stopwatch.StartNew();
-        var e = Assert.Throws<TopologyFailedException>(() => Experiment.Run(t, new LoadOptions { Connections = 4, Duration = TimeSpan.FromSeconds(20) }, ct: TestContext.Current.CancellationToken));
+        var e = Assert.Throws<TopologyFailedException>(() => TopologyRunner.Run(t, new LoadOptions { Connections = 4, Duration = TimeSpan.FromSeconds(20) }, ct: TestContext.Current.CancellationToken));
         clock.Stop();
         // The load stopped when the thread died, not after its 20 s (nor a 10 s request timeout).
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(12), $"the run took {clock.Elapsed.TotalSeconds:0.0} s");

@@ -67,8 +67,9 @@ public class DisposalTests
         using (var scope = LabResources.BeginScope())
         {
             l = Listener.Open("127.0.0.1:0");
-            accepting = Task.Run(() => l.Accept());
-            Thread.Sleep(100);
+            int tid;
+            (accepting, tid) = ThreadWaits.OnThread(() => l.Accept());
+            ThreadWaits.InAccept(tid);   // the accept is blocked in the kernel before the cell's scope ends
             Assert.Empty(scope.DisposeStarted(TimeSpan.FromSeconds(5)));
         }
         // close(2) waits for the in-flight accept4 to return (SafeHandle reference counting): at most one 100 ms slice.

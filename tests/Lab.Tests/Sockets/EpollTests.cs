@@ -68,13 +68,13 @@ public class EpollTests
         using var ep = Epoll.Create();
         using var ev = EventFd.Create();
         ep.Add(ev.Handle, EpollEvents.In, 99);
-        var waiter = Task.Run(() =>
+        var (waiter, tid) = ThreadWaits.OnThread(() =>
         {
             Span<EpollEvent> events = stackalloc EpollEvent[4];
             int n = ep.Wait(events, 10_000);
             return n == 1 ? events[0].Data : ulong.MaxValue;
         });
-        Thread.Sleep(100);
+        ThreadWaits.InEpollWait(tid);   // asleep in epoll_wait: the eventfd is what wakes it
         Assert.False(waiter.IsCompleted);
         Assert.True(ev.Signal());
         Assert.True(await waiter.CompletesWithin(TimeSpan.FromSeconds(10)), "the eventfd did not wake epoll_wait");
@@ -127,7 +127,7 @@ public unsafe class PollErrnoTests
         Assert.Equal(-1, Tmds.Linux.LibC.poll(null, 1, 0));
         var viaTmds = Sys.Errno;
         System.Runtime.InteropServices.Marshal.SetLastPInvokeError(0);
-        Assert.Equal(-1, Sys.poll_checked(null, 1, 0));
+        Assert.Equal(-1, Lab.Interop.sys_poll.poll(null, 1, 0));
         Assert.Equal(Lab.Interop.errno.EFAULT, Sys.Errno);
         Assert.NotEqual(Lab.Interop.errno.EFAULT, viaTmds);   // why Sys.Poll does not call LibC.poll
     }

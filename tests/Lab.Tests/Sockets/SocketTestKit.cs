@@ -32,22 +32,6 @@ public static class Ss
         .Single(r => r.Local == local && r.Peer == peer);
 }
 
-public static class Eventually
-{
-    /// <summary>Polls <paramref name="condition"/> every 20 ms until it holds or <paramref name="within"/> (default 5 s) passes.</summary>
-    public static bool Holds(Func<bool> condition, TimeSpan? within = null)
-    {
-        var sw = Stopwatch.StartNew();
-        var limit = within ?? TimeSpan.FromSeconds(5);
-        while (true)
-        {
-            if (condition()) return true;
-            if (sw.Elapsed > limit) return false;
-            Thread.Sleep(20);
-        }
-    }
-}
-
 /// <summary>Runs code on a fresh thread whose effective capability set lacks one capability (capabilities are per thread).</summary>
 public static class ThreadCaps
 {

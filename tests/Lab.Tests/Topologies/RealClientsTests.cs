@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.RegularExpressions;
-using Lab.Cli;
+using Lab.Cli.Commands;
 using Lab.Topologies;
 using static Lab.Tests.Topologies.TopologyKit;
 
@@ -64,7 +64,7 @@ public class CliCommandTests
         var serve = Task.Run(() => Root().Parse("serve nginx --variant epoll-exclusive --workers 2 --port 0 --duration 3")
             .Invoke(new InvocationConfiguration { Output = o, Error = e }));
         Match m = Match.Empty;
-        Assert.True(Lab.Tests.Sockets.Eventually.Holds(() => (m = Regex.Match(o.ToString(), @"listening on (http://127\.0\.0\.1:\d+/)")).Success, TimeSpan.FromSeconds(10)), o + e.ToString());
+        Assert.True(Eventually.Holds(() => (m = Regex.Match(o.ToString(), @"listening on (http://127\.0\.0\.1:\d+/)")).Success, TimeSpan.FromSeconds(10)), o + e.ToString());
         var load = Invoke($"load {m.Groups[1].Value} -c 2 -n 300");
         Assert.True(load.Code == 0, load.Out + load.Err);
         Assert.Contains("300 completed", load.Out);

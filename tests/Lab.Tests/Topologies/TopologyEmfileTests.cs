@@ -33,7 +33,7 @@ public class TopologyEmfileTests
             Fill();
             // Descriptors other threads held for a moment while the fill ran (the runtime starting a thread opens three)
             // are free again a moment later: 10 were free instead of 8 after 150 ms. Take those too, then leave `spare`.
-            Thread.Sleep(100);
+            Window.Of(TimeSpan.FromMilliseconds(100), "descriptors other threads held during the fill close again");
             Fill();
             for (int i = 0; i < spare; i++) Release();
         }
@@ -93,7 +93,7 @@ public class TopologyEmfileTests
         Assert.Equal(200, before.Get().Status);
         using (new OutOfDescriptors(spare: 8)) // 8 free: fewer than the default headroom of 16
         {
-            Thread.Sleep(150); // the topology reads the limit at most every 100 ms, and counts its descriptors when it changed
+            LimitSeenOnNextAccept(t); // then it counts its descriptors again, the limit having changed
             using var client = new TestClient(t.LocalEndPoint);
             if (headroom == 0)
             {
@@ -105,11 +105,15 @@ public class TopologyEmfileTests
             Assert.True(FreeDescriptors() >= 4, $"{FreeDescriptors()} free"); // left for the runtime
             Assert.Equal(200, before.Get().Status); // the connection it had is still served
         }
-        Thread.Sleep(150);
+        LimitSeenOnNextAccept(t);
         using var after = new TestClient(t.LocalEndPoint); // descriptors back: accepting goes on
         Assert.Equal(200, after.Get().Status);
         Assert.Empty(t.Failures);
     }
+
+    /// <summary>The topology re-reads RLIMIT_NOFILE at most every 100 ms, on an accept: wait until its next accept will.</summary>
+    static void LimitSeenOnNextAccept(Topology t) =>
+        Assert.True(Eventually.Holds(() => t.Fds.LimitDueForRead), "the topology's descriptor budget never became due to re-read the limit");
 
     static unsafe long FreeDescriptors()
     {
@@ -127,7 +131,7 @@ public class TopologyEmfileTests
         // With 1 free (accept4's own EMFILE) the host itself failed in CI: OutOfMemoryException in this test's thread.
         using (new OutOfDescriptors(spare: 8))
         {
-            Thread.Sleep(150); // the topology reads the limit at most every 100 ms
+            LimitSeenOnNextAccept(t);
             Assert.True(FreeDescriptors() < 16, $"{FreeDescriptors()} descriptors free, not 8: something closed descriptors after the fill");
             waiting = new TestClient(t.LocalEndPoint);
             waiting.Send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");

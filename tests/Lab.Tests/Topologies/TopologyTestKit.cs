@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using Lab.Sockets;
+using Lab.Http;
 using Lab.Topologies;
 
 namespace Lab.Tests.Topologies;

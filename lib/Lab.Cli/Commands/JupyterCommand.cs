@@ -1,11 +1,40 @@
+using System.CommandLine;
 using Lab.Cli.Engine;
+using Lab.Cli.Jupyter;
 
-namespace Lab.Cli.Jupyter;
+namespace Lab.Cli.Commands;
 
-/// <summary>The <c>lab jupyter</c> verbs.</summary>
-static class JupyterCommands
+/// <summary><c>lab jupyter install | uninstall | kernel</c>: the lab's Jupyter kernel and its kernelspec.</summary>
+static class JupyterCommand
 {
-    public static int Install(bool user, string? prefix)
+    public static Command Create()
+    {
+        var user = new Option<bool>("--user") { Description = "Install for this user (~/.local/share/jupyter/kernels). The default when not root." };
+        var prefix = new Option<string?>("--prefix") { Description = "Install under DIR/share/jupyter/kernels (point JUPYTER_PATH at DIR/share/jupyter)." };
+        var install = new Command("install", $"Write the kernelspec '{KernelSpec.Name}' (\"{KernelSpec.DisplayName}\"). Running it again changes nothing.")
+        {
+            user, prefix,
+        };
+        install.SetAction(parse => Install(parse.GetValue(user), parse.GetValue(prefix)));
+        var uninstall = new Command("uninstall", $"Remove the kernelspec '{KernelSpec.Name}'.")
+        {
+            user, prefix,
+        };
+        uninstall.SetAction(parse => Uninstall(parse.GetValue(user), parse.GetValue(prefix)));
+        var connectionFile = new Option<string>("--connection-file", "-f") { Description = "The connection file Jupyter wrote (ports, ip, key).", Required = true };
+        var timeout = CellTimeout.Option("Defaults to none: interrupt instead.");
+        var kernel = new Command("kernel", "Run the kernel (Jupyter starts this through the kernelspec's argv).")
+        {
+            connectionFile, timeout,
+        };
+        kernel.SetAction((parse, ct) => KernelAsync(parse.GetValue(connectionFile)!, parse.GetValue(timeout), ct));
+        return new Command("jupyter", "The lab's Jupyter kernel (C#, messaging protocol 5.3): install its kernelspec, or run it.")
+        {
+            install, uninstall, kernel,
+        };
+    }
+
+    static int Install(bool user, string? prefix)
     {
         var dir = KernelSpec.KernelsDir(user, prefix);
         var (folder, changed) = KernelSpec.Install(dir);
@@ -15,14 +44,14 @@ static class JupyterCommands
         return 0;
     }
 
-    public static int Uninstall(bool user, string? prefix)
+    static int Uninstall(bool user, string? prefix)
     {
         var dir = KernelSpec.KernelsDir(user, prefix);
         Console.WriteLine(KernelSpec.Uninstall(dir) ? $"removed {Path.Combine(dir, KernelSpec.Name)}" : $"no kernelspec {KernelSpec.Name} in {dir}");
         return 0;
     }
 
-    public static async Task<int> KernelAsync(string connectionFile, double? timeout, CancellationToken ct)
+    static async Task<int> KernelAsync(string connectionFile, double? timeout, CancellationToken ct)
     {
         ConnectionFile connection;
         try { connection = ConnectionFile.Load(connectionFile); }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Text;
-using Lab.Topologies;
+using Lab.Http;
 
-namespace Lab.Tests.Topologies;
+namespace Lab.Tests.Http;
 
 public class TinyHttpTests
 {

@@ -123,7 +123,7 @@ public sealed record TopologyRun(string Topology, TopologyMetrics Server, LoadRe
 }
 
 /// <summary>
-/// A server thread ended with an exception during <see cref="Experiment.Run"/>: the load was stopped, the topology
+/// A server thread ended with an exception during <see cref="TopologyRunner.Run"/>: the load was stopped, the topology
 /// stopped (when the run started it), and the thread's exception is the inner exception.
 /// </summary>
 public sealed class TopologyFailedException(Topology topology, TimeSpan after, StopReport? stop, Exception first)
@@ -136,8 +136,11 @@ public sealed class TopologyFailedException(Topology topology, TimeSpan after, S
     public StopReport? Stop { get; } = stop;
 }
 
-/// <summary>Start a topology, load it, watch its queue, stop it: one notebook cell.</summary>
-public static class Experiment
+/// <summary>
+/// Drives a topology under load and samples it: starts it (if it is not running), runs the lab's load generator
+/// against it while sampling its accept queues, stops it, and returns the <see cref="TopologyRun"/>. One notebook cell.
+/// </summary>
+public static class TopologyRunner
 {
     /// <summary>
     /// Runs <paramref name="load"/> against <paramref name="topology"/> (its own address when load.Target is null),

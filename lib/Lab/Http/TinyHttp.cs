@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Diagnostics;
 using System.Text;
 
-namespace Lab.Topologies;
+namespace Lab.Http;
 
 /// <summary>What a request asks the server to do.</summary>
 public enum Route : byte
