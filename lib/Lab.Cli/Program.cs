@@ -55,6 +55,7 @@ root.Subcommands.Add(Lab.Cli.ServeCommand.Create());
 root.Subcommands.Add(Lab.Cli.LoadCommand.Create());
 root.Subcommands.Add(Lab.Cli.BenchCommand.Create()); // lab bench [--short] [--rounds N] [--seconds S] [--only TOPOLOGY]
 root.Subcommands.Add(Lab.Cli.SoakCommand.Create());
+root.Subcommands.Add(Lab.Cli.Export.ExportCommand.Create()); // lab export NN --to cs
 
 // lab jupyter install | uninstall | kernel
 var jupyter = new Command("jupyter", "The lab's Jupyter kernel (C#, messaging protocol 5.3): install its kernelspec, or run it.");

@@ -44,12 +44,12 @@ public sealed class CSharpHighlighter : IDisposable
             compilationOptions: _options, parseOptions: ParseOptions,
             documents: new[] { DocumentInfo.Create(_document, "cell.csx", sourceCodeKind: SourceCodeKind.Script,
                 loader: TextLoader.From(TextAndVersion.Create(SourceText.From(""), VersionStamp.Create()))) },
-            metadataReferences: DefaultReferences(references), isSubmission: true, hostObjectType: typeof(LabGlobals));
+            metadataReferences: References(references), isSubmission: true, hostObjectType: typeof(LabGlobals));
         _workspace.AddProject(info);
     }
 
-    /// <summary>The framework's assemblies, Lab.dll and the DLLs beside it, and any <paramref name="extra"/>.</summary>
-    static ImmutableArray<MetadataReference> DefaultReferences(IEnumerable<string>? extra)
+    /// <summary>The framework's assemblies, Lab.dll, Lab.Cli.dll and any <paramref name="extra"/> (one per assembly name, the first found).</summary>
+    internal static ImmutableArray<MetadataReference> References(IEnumerable<string>? extra)
     {
         var paths = new List<string>();
         if (AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") is string tpa)
