@@ -134,9 +134,9 @@ public static partial class BookBuilder
         nav.toc a { color: #2a5db0; text-decoration: none; }
         nav.toc a:hover { text-decoration: underline; }
         @media (min-width: 1200px) {
-          .page { display: grid; grid-template-columns: 260px minmax(0, 1fr); }
+          .page.with-toc { display: grid; grid-template-columns: 260px minmax(0, 1fr); }
           nav.toc { position: sticky; top: 0; align-self: start; max-height: 100vh; overflow-y: auto; border-right: 1px solid #e3e7ee; }
-          main { margin: 0; }
+          .page.with-toc main { margin: 0; }
         }
         @media (max-width: 1199px) { nav.toc { border-bottom: 1px solid #e3e7ee; } }
         pre { overflow-x: auto; font: 13.5px/1.45 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
@@ -248,13 +248,16 @@ public static partial class BookBuilder
         page.Append("<nav class=\"top\"><a href=\"index.html\">Backend Accept Lab</a>");
         if (prev != null) page.Append("<a href=\"").Append(E(prev.PageName)).Append("\">← ").Append(E(prev.Title)).Append("</a>");
         if (next != null) page.Append("<a href=\"").Append(E(next.PageName)).Append("\">").Append(E(next.Title)).Append(" →</a>");
-        page.Append("</nav>\n<div class=\"page\">\n").Append(Toc(headings)).Append("<main>\n").Append(sb).Append("</main>\n</div>\n");
+        var toc = Toc(headings);
+        page.Append("</nav>\n<div class=\"page").Append(toc.Length > 0 ? " with-toc" : "").Append("\">\n").Append(toc)
+            .Append("<main>\n").Append(sb).Append("</main>\n</div>\n");
         return Page(chapter.Title, page.ToString(), hasChart);
     }
 
-    /// <summary>The page's contents: its headings below the title (h2, h3 nested under them), each a link to its anchor.</summary>
+    /// <summary>The page's contents: its headings below the title (h2, h3 nested under them), each a link to its anchor; empty without any.</summary>
     static string Toc(IReadOnlyList<Heading> headings)
     {
+        if (!headings.Any(h => h.Level > 1)) return "";
         var sb = new StringBuilder("<nav class=\"toc\" aria-label=\"Contents\">\n<div class=\"toc-title\">Contents</div>\n<ul>\n");
         var top = headings.Where(h => h.Level > 1).Select(h => h.Level).DefaultIfEmpty(2).Min();
         bool open = false; // an h3 list is open inside the last h2's item
