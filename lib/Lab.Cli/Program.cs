@@ -22,6 +22,7 @@ var root = new RootCommand("Backend Accept Lab: run the C# chapters on this mach
     BenchCommand.Create(),
     SoakCommand.Create(),
     JupyterCommand.Create(),
+    ExportCommand.Create(),
 };
 
 // Ctrl+C is the commands' own business (the REPL stops a cell, not the process).

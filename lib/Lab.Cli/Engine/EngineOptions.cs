@@ -16,8 +16,8 @@ public sealed class EngineOptions
 
     /// <summary>
     /// Where plotly.js goes relative to chart outputs. Defaults to <see cref="PlotlyInclusion.FirstChartInSession"/>
-    /// (Jupyter front ends and executed .ipynb files); the book uses <see cref="PlotlyInclusion.None"/> and puts
-    /// plotly.js in each page's head. Can be changed between cells with <see cref="NotebookEngine.Plotly"/>.
+    /// (Jupyter front ends and executed .ipynb files); the book uses <see cref="PlotlyInclusion.None"/> and loads
+    /// plotly.js from one file beside its pages. Can be changed between cells with <see cref="NotebookEngine.Plotly"/>.
     /// </summary>
     public PlotlyInclusion Plotly { get; init; } = PlotlyInclusion.FirstChartInSession;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Lab.Cli.Engine;
+using Lab.Cli.Highlight;
 
 namespace Lab.Cli.Repl;
 
@@ -7,18 +8,30 @@ namespace Lab.Cli.Repl;
 /// A small line editor for a terminal: ←/→, Home/End (Ctrl+A/E), Backspace/Delete, Ctrl+U (clear), ↑/↓ history
 /// (kept in ~/.lab_repl_history), Tab completion from the engine (one match inserts it, several insert their
 /// common prefix and list them), Ctrl+D on an empty line for end of input. One line at a time; the REPL joins
-/// lines into a submission.
+/// lines into a submission. With a <see cref="CSharpHighlighter"/> the line is coloured as it is typed, by the same
+/// classifier and kinds as the book's code (keywords blue, types cyan, methods yellow, strings red...).
 /// </summary>
 sealed class LineEditor
 {
     readonly NotebookEngine _engine;
     readonly string? _historyPath;
     readonly List<string> _history = new();
+    readonly CSharpHighlighter? _highlighter;
+    readonly List<string> _usings;
+    volatile bool _highlighterReady;
 
-    public LineEditor(NotebookEngine engine, string? historyPath)
+    /// <param name="highlighter">Colours the line being typed; null for plain text.</param>
+    /// <param name="usings">Namespaces the session imports (the REPL adds those a submission's usings bring).</param>
+    public LineEditor(NotebookEngine engine, string? historyPath, CSharpHighlighter? highlighter = null, List<string>? usings = null)
     {
         _engine = engine;
         _historyPath = historyPath;
+        _highlighter = highlighter;
+        _usings = usings ?? new List<string>();
+        // Roslyn's first classification loads the IDE's MEF parts and compiles against Lab.dll (seconds); lines are
+        // drawn plain until that is done, then about 20 ms a redraw.
+        if (highlighter != null)
+            _ = Task.Run(() => { highlighter.Classify("var x = 1;", _usings.ToList()); _highlighterReady = true; });
         try
         {
             if (historyPath != null && File.Exists(historyPath))
@@ -47,7 +60,7 @@ sealed class LineEditor
 
         void Redraw()
         {
-            o.Write("\r" + prompt + line + "\x1b[K");
+            o.Write("\r" + prompt + Coloured(before, line.ToString()) + "\x1b[K");
             var back = line.Length - pos;
             if (back > 0) o.Write($"\x1b[{back}D");
             o.Flush();
@@ -111,11 +124,28 @@ sealed class LineEditor
                     if (key.KeyChar != '\0' && !char.IsControl(key.KeyChar))
                     {
                         line.Insert(pos++, key.KeyChar);
-                        if (pos == line.Length) { o.Write(key.KeyChar); o.Flush(); } else Redraw();
+                        // Coloured: redraw, since a new character can change the word's colour ("va" → "var"); while
+                        // more keys wait (a paste) just echo, and colour when the last one is in.
+                        if (pos == line.Length && (!Colouring || MoreKeys())) { o.Write(key.KeyChar); o.Flush(); } else Redraw();
                     }
                     break;
             }
         }
+    }
+
+    bool Colouring => _highlighter != null && _highlighterReady;
+
+    static bool MoreKeys()
+    {
+        try { return Console.KeyAvailable; } catch (InvalidOperationException) { return false; }
+    }
+
+    /// <summary><paramref name="line"/> with ANSI colours, classified after <paramref name="before"/> (the submission's earlier lines).</summary>
+    string Coloured(string before, string line)
+    {
+        if (!Colouring || line.Length == 0) return line;
+        var code = before + line;
+        return CSharpHighlighter.Ansi(code, _highlighter!.Classify(code, _usings.ToList()), before.Length);
     }
 
     void Complete(string before, StringBuilder line, ref int pos, string prompt)

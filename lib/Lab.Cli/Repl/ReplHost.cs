@@ -1,5 +1,6 @@
 using System.Text;
 using Lab.Cli.Engine;
+using Lab.Cli.Highlight;
 using Lab.Display;
 
 namespace Lab.Cli.Repl;
@@ -25,17 +26,23 @@ public sealed class ReplHost
         var interactive = !Console.IsInputRedirected;
 
         ConsoleRouter.Install();
+        // A terminal session is typed, not a chapter that must also run in Polyglot: it gets the namespaces cells
+        // most often need on top of the kernel's six (a notebook's set-up cell writes these itself).
+        var imports = new List<string> { "Lab", "Lab.Display", "System.IO", "System.Threading", "System.Net", "System.Net.Sockets", "System.Diagnostics" };
         await using var engine = new NotebookEngine(new EngineOptions
         {
             References = new[] { lab },
-            // A terminal session is typed, not a chapter that must also run in Polyglot: it gets the namespaces cells
-            // most often need on top of the kernel's six (a notebook's set-up cell writes these itself).
-            Imports = new[] { "Lab", "Lab.Display", "System.IO", "System.Threading", "System.Net", "System.Net.Sockets", "System.Diagnostics" },
+            Imports = imports.ToArray(),
             Plotly = PlotlyInclusion.EveryChart,
             DefaultTimeout = Timeout.InfiniteTimeSpan,
             StrayOutput = (_, text) => ConsoleRouter.RealError.Write(text),
         });
-        var editor = interactive ? new LineEditor(engine, HistoryPath()) : null;
+        // Input is coloured as typed, like the book's code, unless the terminal cannot or the reader asked not to
+        // (NO_COLOR, https://no-color.org).
+        var colour = interactive && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null or ""
+            && Environment.GetEnvironmentVariable("TERM") is not ("dumb" or null or "");
+        using var highlighter = colour ? new CSharpHighlighter(new[] { lab }) : null;
+        var editor = interactive ? new LineEditor(engine, HistoryPath(), highlighter, imports) : null;
         if (interactive)
             _out.WriteLine("lab repl: C# with the lab's library loaded. Submit with Enter; an incomplete line continues. Ctrl+C stops a running cell; Ctrl+D or #exit quits.");
 
@@ -66,6 +73,7 @@ public sealed class ReplHost
             if (eof && buffer.Length == 0) break;
             var code = buffer.ToString();
             editor?.AddHistory(code.TrimEnd('\n'));
+            if (highlighter != null) imports.AddRange(CSharpHighlighter.UsingsIn(code)); // later lines colour the types it brought
             cell++;
             running = new CancellationTokenSource();
             var ctx = new CellContext

@@ -6,8 +6,8 @@ namespace Lab.Display;
 /// <summary>
 /// plotly.js as Plotly.NET ships it (an embedded resource of Plotly.NET.dll), so charts render offline: no CDN. The
 /// build copies that resource into Lab.dll under the same name (Lab.csproj); nothing of Plotly.NET loads at run time.
-/// A page needs plotly.js once. Hosts decide where it goes (see <see cref="PlotlyInclusion"/>): the book puts
-/// <see cref="ScriptTag"/> in each page's head; a Jupyter session prepends it to its first chart output only.
+/// A page needs plotly.js once. Hosts decide where it goes (see <see cref="PlotlyInclusion"/>): the book writes
+/// <see cref="Source"/> once as a file beside its pages, which each page loads; a Jupyter session prepends it to its first chart output only.
 /// </summary>
 public static class PlotlyJs
 {
@@ -55,7 +55,7 @@ public static class PlotlyJs
 /// <summary>Where a host puts plotly.js relative to chart outputs.</summary>
 public enum PlotlyInclusion
 {
-    /// <summary>Never: the page already has it (the book inlines <see cref="PlotlyJs.ScriptTag"/> once in each page's head).</summary>
+    /// <summary>Never: the page already has it (the book writes plotly.min.js once beside its pages, and each page loads it).</summary>
     None,
     /// <summary>In the first chart output of a session only (Jupyter front ends, VS Code, executed .ipynb files): later outputs reuse <c>window.Plotly</c>.</summary>
     FirstChartInSession,
