@@ -145,6 +145,8 @@ public static partial class BookBuilder
         pre.code, .md pre { background: #f6f8fa; border: 1px solid #e3e7ee; border-radius: 6px; padding: .7em .9em; margin: .2em 0; }
         .outputs { border-left: 3px solid #e3e7ee; padding-left: .8em; margin-top: .3em; min-width: 0; }
         .out { max-width: 100%; overflow-x: auto; box-sizing: border-box; }
+        /* A visible scrollbar where a box scrolls (overlay scrollbars hide until touched: a cut-off look). */
+        .out, pre, .md table { scrollbar-width: thin; scrollbar-color: #b8c0cc transparent; }
         pre.out { margin: .3em 0; padding: .3em 0; }
         pre.stream-stderr { color: #9a5b00; }
         pre.error { background: #fff0f0; border: 1px solid #f2b8b8; border-radius: 6px; padding: .7em .9em; color: #8b1111; }

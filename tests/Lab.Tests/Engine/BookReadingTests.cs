@@ -110,12 +110,13 @@ public class BookReadingTests(FixtureBook book) : IClassFixture<FixtureBook>
             b => {
               const r = b.getBoundingClientRect();
               const page = document.documentElement;
+              const first = b.querySelector('th').getBoundingClientRect();   // before scrolling: the first column in view
               b.scrollLeft = b.scrollWidth;                    // scroll the box to its right end, as a reader would
               const last = [...b.querySelectorAll('th')].pop().getBoundingClientRect();
               const after = b.getBoundingClientRect();
               return { left: r.left, right: r.right, scrollWidth: b.scrollWidth, clientWidth: b.clientWidth,
                        scrolled: b.scrollLeft, viewport: window.innerWidth, pageScrollWidth: page.scrollWidth,
-                       lastLeft: last.left, lastRight: last.right, boxLeft: after.left, boxRight: after.right,
+                       firstLeft: first.left, lastRight: last.right, boxLeft: after.left, boxRight: after.right,
                        scrolls: ['auto', 'scroll'].includes(getComputedStyle(b).overflowX) ? 1 : 0 };
             }
             """);
@@ -125,8 +126,10 @@ public class BookReadingTests(FixtureBook book) : IClassFixture<FixtureBook>
         Assert.True(m["left"] >= 0 && m["right"] <= m["viewport"], "the box is wider than the window: " + seen);
         Assert.True(m["pageScrollWidth"] <= m["viewport"], "the page itself scrolls sideways: " + seen);
         Assert.True(m["scrolled"] > 0, "the box did not scroll: " + seen);
-        // The last column (Payload) is reachable: scrolled to the end, its header lies inside the box.
-        Assert.True(m["lastRight"] <= m["boxRight"] + 1 && m["lastLeft"] >= m["boxLeft"] - 1, "the last column is cut off: " + seen);
+        // Both ends are reachable: the first column starts inside the box, and scrolled to the end, the last column
+        // (Payload, wider than the box at 800 px) ends inside it.
+        Assert.True(m["firstLeft"] >= m["left"] - 1, "the first column is cut off: " + seen);
+        Assert.True(m["lastRight"] <= m["boxRight"] + 1 && m["lastRight"] > m["boxLeft"], "the last column is cut off: " + seen);
         Assert.Equal("Payload", (await page.Locator(".out table.lab-table th").Last.InnerTextAsync()).Trim());
         Assert.Empty(errors);
     }

@@ -68,13 +68,19 @@ public class HighlightTests
         try
         {
             await Tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "20", "-c", dir,
-                "env", "TERM=xterm-256color", "HOME=" + dir, "dotnet", LabProcess.Dll, "repl");
+                // A tmux server started by a process with NO_COLOR set (xunit's -noColor sets it) hands it to every
+                // session's command: unset it, as a reader's terminal would not have it.
+                "env", "-u", "NO_COLOR", "TERM=xterm-256color", "HOME=" + dir, "dotnet", LabProcess.Dll, "repl");
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
             while (!(await Tmux("capture-pane", "-p", "-t", session)).Contains("lab repl: C#"))
             {
                 Assert.True(DateTime.UtcNow < deadline, "lab repl did not start: " + await Tmux("capture-pane", "-p", "-t", session));
                 await Task.Delay(200, TestContext.Current.CancellationToken);
             }
+            // Listener is in Lab.Sockets, which the REPL does not import by itself: a submitted using brings it, for the
+            // classifier too. (The trailing space: tmux takes an argument ending in ';' for its command separator.)
+            await Tmux("send-keys", "-t", session, "-l", "using Lab.Sockets; ");
+            await Tmux("send-keys", "-t", session, "Enter");
             await Tmux("send-keys", "-t", session, "-l", "var n = Listener.Open(\"127.0.0.1:0\"); // x");
             // The classifier warms up in the background (Roslyn's first classification takes seconds); until then the
             // line is plain. A key pressed after that redraws it in colour.
