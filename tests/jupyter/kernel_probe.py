@@ -2,10 +2,12 @@
 
     /usr/bin/python3 tests/jupyter/kernel_probe.py <check> [args]
 
-checks: interrupt LAB_DLL | interrupt-reuse LAB_DLL | bad-signature | update-display | bind-address | stdin
+checks: interrupt LAB_DLL | interrupt-reuse LAB_DLL | bad-signature | update-display | bind-address | stdin | idle-with-reply
 The kernelspec lab-csharp must be on JUPYTER_PATH. Every wait is bounded; the kernel is shut down at the end.
 """
 import json
+import os
+import signal
 import queue
 import socket
 import subprocess
@@ -214,11 +216,50 @@ def stdin():
         stop(km, kc)
 
 
+def idle_with_reply(rounds="40"):
+    """Freezes the kernel (SIGSTOP) the moment each execute_reply arrives, then reads iopub: the idle status must
+    already be on its way. A kernel that publishes idle after the reply, from another step, leaves it unsent."""
+    km, kc, log, _ = start()
+    pid = km.provisioner.process.pid
+    missing, seen = [], 0
+    try:
+        drain(kc)
+        for i in range(int(rounds)):
+            msg_id = kc.execute("display(%d);" % i)
+            reply = kc.get_shell_msg(timeout=TIMEOUT)
+            while reply["parent_header"].get("msg_id") != msg_id:
+                reply = kc.get_shell_msg(timeout=TIMEOUT)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                idle = False
+                deadline = time.monotonic() + 1.0
+                while not idle and time.monotonic() < deadline:
+                    try:
+                        m = kc.get_iopub_msg(timeout=0.2)
+                    except queue.Empty:
+                        break
+                    if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "status":
+                        idle = m["content"]["execution_state"] == "idle"
+                seen += 1
+                if not idle:
+                    missing.append(i)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            if not idle:  # collect the late idle so the next round starts clean
+                while True:
+                    m = kc.get_iopub_msg(timeout=TIMEOUT)
+                    if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                        break
+        return {"rounds": seen, "missing": missing}
+    finally:
+        stop(km, kc)
+
+
 results = []
 
 if __name__ == "__main__":
     check = sys.argv[1]
     fn = {"interrupt": interrupt, "interrupt-reuse": interrupt_reuse, "bad-signature": bad_signature, "update-display": update_display,
-          "bind-address": bind_address, "stdin": stdin}[check]
+          "bind-address": bind_address, "stdin": stdin, "idle-with-reply": idle_with_reply}[check]
     out = fn(*sys.argv[2:])
     print("RESULT " + json.dumps(out), flush=True)

@@ -57,6 +57,19 @@ public sealed class JupyterKernel
     int _executionCount;
     volatile RunningCell? _running;
     JupyterMessage? _lastExecute;
+    Turn? _shellTurn, _controlTurn;
+
+    /// <summary>
+    /// One request being handled on shell or control. Its reply is held back and sent with its idle status, idle first, in
+    /// one poller action. A client that reads the reply and then iopub (jupyter_kernel_test waits 0.1 s per iopub message)
+    /// finds the idle already sent, however late this process runs after the reply. Publishing idle after the reply from
+    /// the handler thread failed CI once on a busy machine; the probe idle-with-reply measures the difference.
+    /// </summary>
+    sealed class Turn(JupyterMessage request)
+    {
+        public JupyterMessage Request { get; } = request;
+        public List<byte[]>? Reply;
+    }
 
     /// <summary>The cell being executed: how to stop it and where its input_reply goes.</summary>
     sealed class RunningCell(JupyterMessage request)
@@ -225,8 +238,35 @@ public sealed class JupyterKernel
         });
     }
 
-    void Reply(Channel channel, JupyterMessage request, string msgType, JsonObject content) =>
-        Send(channel, JupyterMessage.Create(msgType, content, request, _session, request.Identities));
+    void Reply(Channel channel, JupyterMessage request, string msgType, JsonObject content)
+    {
+        var reply = JupyterMessage.Create(msgType, content, request, _session, request.Identities);
+        var turn = channel switch { Channel.Shell => _shellTurn, Channel.Control => _controlTurn, _ => null };
+        if (turn != null && ReferenceEquals(turn.Request, request) && turn.Reply == null) { turn.Reply = _codec.Encode(reply); return; }
+        Send(channel, reply);
+    }
+
+    /// <summary>Starts handling <paramref name="msg"/>: publishes busy and holds its reply (a shutdown's reply goes at once, before the process ends).</summary>
+    Turn? Begin(JupyterMessage msg)
+    {
+        Status("busy", msg);
+        return msg.MsgType == "shutdown_request" ? null : new Turn(msg);
+    }
+
+    /// <summary>Sends the idle status, then the held reply, from one poller action so nothing of this process runs between them.
+    /// Front ends wait for both (nbclient, jupyter_client's execute_interactive, JupyterLab's future) in either order.</summary>
+    void End(Channel channel, JupyterMessage msg, Turn? turn)
+    {
+        var idle = JupyterMessage.Create("status", new JsonObject { ["execution_state"] = "idle" }, msg, _session);
+        idle.Identities.Add(Encoding.UTF8.GetBytes($"kernel.{_session}.status"));
+        var idleFrames = _codec.Encode(idle);
+        var reply = turn?.Reply;
+        _toPoller.Enqueue(() =>
+        {
+            _iopub?.SendMultipartBytes(idleFrames);
+            if (reply != null) (channel == Channel.Shell ? _shell : _control)?.SendMultipartBytes(reply);
+        });
+    }
 
     void Publish(string msgType, JsonObject content, JupyterMessage? parent)
     {
@@ -243,7 +283,7 @@ public sealed class JupyterKernel
 
     async Task HandleShellAsync(JupyterMessage msg)
     {
-        Status("busy", msg);
+        var turn = _shellTurn = Begin(msg);
         try
         {
             switch (msg.MsgType)
@@ -275,7 +315,7 @@ public sealed class JupyterKernel
                 default: _log.WriteLine($"lab kernel: unknown message type {msg.MsgType} on shell"); break;
             }
         }
-        finally { Status("idle", msg); }
+        finally { _shellTurn = null; End(Channel.Shell, msg, turn); }
     }
 
     void KernelInfo(Channel channel, JupyterMessage msg)
@@ -508,7 +548,7 @@ public sealed class JupyterKernel
 
     async Task HandleControlAsync(JupyterMessage msg)
     {
-        Status("busy", msg);
+        var turn = _controlTurn = Begin(msg);
         try
         {
             switch (msg.MsgType)
@@ -525,7 +565,7 @@ public sealed class JupyterKernel
                 default: _log.WriteLine($"lab kernel: unknown message type {msg.MsgType} on control"); break;
             }
         }
-        finally { Status("idle", msg); }
+        finally { _controlTurn = null; End(Channel.Control, msg, turn); }
     }
 
     /// <summary>

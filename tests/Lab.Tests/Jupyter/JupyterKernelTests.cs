@@ -104,6 +104,22 @@ public class JupyterKernelTests(KernelSpecFixture spec)
     }
 
     [Fact]
+    public async Task TheIdleStatusIsOnTheWireBeforeTheReply()
+    {
+        // jupyter_kernel_test reads the execute_reply, then waits 0.1 s per iopub message for the idle status. CI once
+        // failed there: the idle was published from the handler after the reply, so a stall of the kernel in between
+        // left it unsent. The probe freezes the kernel (SIGSTOP) as each reply arrives and reads iopub. Measured here
+        // (40 rounds, quiet machine): idle published after the reply: 11 and 21 missing; in one poller action, reply
+        // first: 2-4 missing; idle first (the kernel now): 0-1 missing, and 0 of 200 with both cores busy.
+        var r = await spec.Probe("idle-with-reply", "40");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var result = r.Result();
+        Assert.Equal(40, (int)result["rounds"]!);
+        var missing = result["missing"]!.AsArray().Count;
+        Assert.True(missing <= 4, $"the idle status was not yet sent when {missing} of 40 execute replies arrived: {result["missing"]!.ToJsonString()}");
+    }
+
+    [Fact]
     public async Task AnInterruptedAcceptLeavesTheEarlierCellsListenerToTheNextCell()
     {
         var r = await spec.Probe("interrupt-reuse", LabDll);
