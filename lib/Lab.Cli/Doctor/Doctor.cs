@@ -28,7 +28,8 @@ public sealed record DoctorReport(
     IReadOnlyList<(string Tool, bool Present)> Tools,
     string? KernelspecPath,
     IReadOnlyList<HostCheck> Hosts,
-    IReadOnlyList<ChapterCheck> Chapters)
+    IReadOnlyList<ChapterCheck> Chapters,
+    IReadOnlyList<KernelBehaviours.Behaviour> Behaviours)
 {
     /// <summary>True when every chapter can run fully (the doctor's exit status is 0).</summary>
     public bool AllFull => Chapters.All(c => c.Readiness == ChapterReadiness.Full);
@@ -56,7 +57,7 @@ public static class Doctor
             ? NotebookRunner.Chapters(notebooksDir).Select(CheckChapter).ToList()
             : new List<ChapterCheck>();
         var lab = FindKernelspec();
-        return new DoctorReport(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), caps, sysctls, tools, lab, Hosts(lab), chapters);
+        return new DoctorReport(KernelBehaviours.Release, caps, sysctls, tools, lab, Hosts(lab), chapters, KernelBehaviours.All());
     }
 
     /// <summary>The hosts that run the chapters, read from where each installs itself (kernelspecs in <paramref name="jupyterDirs"/>, default: where Jupyter looks).</summary>
@@ -161,6 +162,14 @@ public static class Doctor
         sb.AppendLine("Tools:");
         foreach (var (t, present) in r.Tools)
             sb.AppendLine($"  {(present ? "✓" : "✗")} {t}{(present ? "" : "   fix: bash scripts/prereqs (as root)")}");
+        sb.AppendLine();
+        sb.AppendLine("How this kernel behaves where kernels differ (the chapters' checks follow it):");
+        foreach (var b in r.Behaviours)
+        {
+            sb.AppendLine($"  {(b.Newer == null ? "✓" : "◐")} {b.Name}: {b.ThisKernel}");
+            if (b.Newer != null) sb.AppendLine($"      newer kernels: {b.Newer}");
+            sb.AppendLine($"      known from: {b.HowKnown}; chapters {b.Chapters}");
+        }
         sb.AppendLine();
         sb.AppendLine("Hosts that run the chapters:");
         foreach (var h in r.Hosts)

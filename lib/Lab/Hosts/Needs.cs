@@ -16,4 +16,18 @@ public static class Needs
             $"This cell needs {string.Join(" and ", missing)}, which this process does not hold. " +
             $"Run as root, or add {runArgs} to the devcontainer's runArgs (see `lab doctor`).", wouldShow);
     }
+
+    /// <summary>
+    /// Skips the cell on a kernel without the sysctl <paramref name="name"/> (added in Linux <paramref name="since"/>),
+    /// saying what this kernel does instead (<paramref name="here"/>): a reader on an older kernel reads "your kernel
+    /// does X, newer kernels do Y", not a failed cell. `lab doctor` lists these behaviours.
+    /// </summary>
+    public static void KernelSysctl(string name, string since, string here, string? wouldShow = null)
+    {
+        if (File.Exists("/proc/sys/" + name.Replace('.', '/'))) return;
+        var release = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
+        throw new CellSkippedException(
+            $"This kernel ({release}) has no {name}: it came in Linux {since}. On this kernel {here}. " +
+            "The cell shows what newer kernels do (`lab doctor` lists how this kernel behaves).", wouldShow);
+    }
 }

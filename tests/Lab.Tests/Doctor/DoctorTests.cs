@@ -36,6 +36,24 @@ public class DoctorTests
     }
 
     [Fact]
+    public void TheDoctorListsHowThisKernelBehavesWhereKernelsDiffer()
+    {
+        var report = Lab.Cli.Doctor.Doctor.Examine(Chapters());
+        Assert.Equal(new[] { "accept queue bound", "SYN queue bound", "SYN retransmission schedule", "SO_REUSEPORT request migration",
+            "pruning of a crowded SYN queue" }, report.Behaviours.Select(b => b.Name));
+        var text = Lab.Cli.Doctor.Doctor.Render(report);
+        Assert.Contains("How this kernel behaves where kernels differ", text);
+        // This kernel (6.x) measures backlog + 1 for both queues and has tcp_syn_linear_timeouts.
+        Assert.Contains("✓ SYN queue bound: holds backlog + 1 half-open requests", text);
+        Assert.Contains($"net.ipv4.tcp_syn_linear_timeouts = {File.ReadAllText("/proc/sys/net/ipv4/tcp_syn_linear_timeouts").Trim()}", text);
+        // An older kernel's line, rendered from the same decision logic, says what newer kernels do.
+        var older = report with { Behaviours = [Lab.Observe.KernelBehaviours.SynQueueBound(0), Lab.Observe.KernelBehaviours.SynSchedule(null)] };
+        var olderText = Lab.Cli.Doctor.Doctor.Render(older);
+        Assert.Contains("◐ SYN queue bound: holds backlog half-open requests", olderText);
+        Assert.Contains("newer kernels: Linux 6.5 and later", olderText);
+    }
+
+    [Fact]
     public async Task UnderCapshWithoutNetAdminAndNetRawTheDoctorNamesTheMissingCapabilitiesAndTheFixes()
     {
         Assert.SkipUnless(File.Exists("/usr/sbin/capsh") && Capabilities.Has(Capability.SysAdmin), "needs capsh and root");
