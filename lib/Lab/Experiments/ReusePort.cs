@@ -13,38 +13,6 @@ using Lab.Topologies;
 
 namespace Lab.Experiments;
 
-/// <summary>How a run of new connections spread over the shards of a <see cref="ReusePortShards"/>.</summary>
-/// <param name="Connections">New connections made (one request each).</param>
-/// <param name="PerShard">Connections each shard accepted, by shard.</param>
-public sealed record ShardSpread(int Connections, IReadOnlyList<long> PerShard)
-{
-    /// <summary>Each shard's share of the connections, 0 to 1.</summary>
-    public IReadOnlyList<double> Shares => PerShard.Select(n => Connections == 0 ? 0 : (double)n / Connections).ToList();
-
-    /// <summary>
-    /// Runs <paramref name="connections"/> requests, each on a new connection (so each from a new source port, a new
-    /// 4-tuple), against a fresh <paramref name="shards"/>-shard <see cref="ReusePortShards"/> on loopback.
-    /// </summary>
-    public static ShardSpread Run(int shards, int connections)
-    {
-        if (shards is < 2 or > 16) throw new ArgumentOutOfRangeException(nameof(shards), shards, "Use 2 to 16 shards.");
-        if (connections is < 1 or > 5000) throw new ArgumentOutOfRangeException(nameof(connections), connections, "Use 1 to 5000 connections.");
-        using var t = new ReusePortShards(new TopologyOptions { Workers = shards, RequestEvents = false });
-        var run = TopologyRunner.Run(t, new LoadOptions { KeepAlive = false, Requests = connections, Connections = Math.Min(4, connections), Duration = TimeSpan.FromSeconds(30) });
-        if (run.Load.Errors.Total > 0) throw new InvalidOperationException($"{run.Load.Errors.Total} requests failed ({run.Load.Errors}); the spread would be incomplete.");
-        return new ShardSpread(connections, run.Server.Workers.OrderBy(w => w.Index).Select(w => w.ConnectionsAccepted).ToList());
-    }
-
-    /// <summary>Each run's shares side by side, one group of bars per run.</summary>
-    public static Figure Chart(params ShardSpread[] runs)
-    {
-        if (runs.Length == 0) throw new ArgumentException("Give at least one run.", nameof(runs));
-        var labels = Enumerable.Range(0, runs[0].PerShard.Count).Select(i => $"shard {i}").ToList();
-        return LabCharts.GroupedBars("Which shard the kernel gave each new connection", "% of connections", labels,
-            runs.Select(r => ($"{r.Connections} connections", (IReadOnlyList<double>)r.Shares.Select(s => 100 * s).ToList())).ToArray());
-    }
-}
-
 /// <summary>
 /// One shard stops accepting while load keeps arriving: its accept queue and every shard's, sampled every 20 ms and
 /// redrawn live, with the counters of the namespace it ran in.

@@ -1,19 +1,39 @@
 using Lab.Experiments;
 using Lab.Hosts;
 using Lab.Observe;
+using Lab.Sockets;
 
 namespace Lab.Tests.Experiments;
 
 public class ReusePortTests(ITestOutputHelper output)
 {
     [Fact]
-    public void ManyNewConnectionsReachEveryShard()
+    public void ManyNewConnectionsSpreadAsAFairHashWould()
     {
-        var spread = ShardSpread.Run(shards: 4, connections: 400);
-        output.WriteLine(string.Join(", ", spread.PerShard));
-        Assert.Equal(400, spread.PerShard.Sum());
-        // Multinomial(400, 1/4): 100 ± 8.7 per shard; 50 is more than five standard deviations away.
-        Assert.All(spread.PerShard, n => Assert.InRange(n, 50, 150));
+        // Chapter 11's experiment: 4 SO_REUSEPORT listeners on one port, 1,200 clients one at a time.
+        var reuse = new ListenerOptions { ReusePort = true, NonBlocking = true };
+        var group = new List<Listener> { Listener.Open("127.0.0.1:0", 1024, reuse) };
+        try
+        {
+            for (int i = 1; i < 4; i++) group.Add(Listener.Open(group[0].LocalEndPoint, 1024, reuse));
+            var perShard = new long[4];
+            for (int n = 0; n < 1200; n++)
+            {
+                using var client = Client.Connect(group[0].LocalEndPoint, TimeSpan.FromSeconds(5));
+                int landed = -1;
+                Assert.True(Eventually.Holds(() =>
+                {
+                    for (int s = 0; s < 4 && landed < 0; s++)
+                        if (group[s].TryAccept() is AcceptResult.Accepted a) { a.Connection.Dispose(); landed = s; }
+                    return landed >= 0;
+                }), $"connection {n} reached no listener");
+                perShard[landed]++;
+            }
+            output.WriteLine(string.Join(", ", perShard));
+            // A fair hash exceeds the p = 0.001 bound once in a thousand runs: that is this test's false-failure rate.
+            Assert.True(ChiSquare.Statistic(perShard) < ChiSquare.Critical(3), $"chi-square {ChiSquare.Statistic(perShard):0.0} for {string.Join("/", perShard)}");
+        }
+        finally { foreach (var l in group) l.Dispose(); }
     }
 
     [Fact]
