@@ -62,7 +62,6 @@ public sealed class StalledShard
     public static StalledShard Run(NetHost? host, int shards = 4, int backlog = 8, int pausedShard = 1, double rate = 200,
         TimeSpan? duration = null, Action<object>? update = null)
     {
-        var live = LiveView.Of(update);
         var d = duration ?? TimeSpan.FromSeconds(3);
         if (shards is < 2 or > 16) throw new ArgumentOutOfRangeException(nameof(shards), shards, "Use 2 to 16 shards.");
         if ((uint)pausedShard >= (uint)shards) throw new ArgumentOutOfRangeException(nameof(pausedShard), pausedShard, $"Pause one of shards 0 to {shards - 1}.");
@@ -91,28 +90,21 @@ public sealed class StalledShard
                 try { load = LoadGenerator.Run(options); }
                 catch (Exception e) { failure = e; }
             }) { IsBackground = true, Name = "lab-stall load" };
-            var samples = new List<QueueSample>();
-            var clock = Stopwatch.StartNew();
-            loader.Start();
-            Task? drawing = null;
-            var nextDraw = TimeSpan.FromMilliseconds(250);
-            var limit = d + TimeSpan.FromSeconds(20);
-            while (loader.IsAlive && clock.Elapsed < limit)
+            // Every shard's accept queue every 20 ms on the lab's one sampler, redrawn live twice a second.
+            var queues = LiveChart.Start(() => t.ShardQueues(), s => ChartOf(Flatten(s), shards, pausedShard), update,
+                every: TimeSpan.FromMilliseconds(20), atMost: d + TimeSpan.FromSeconds(20), redrawEvery: TimeSpan.FromMilliseconds(500));
+            List<QueueSample> samples;
+            try
             {
-                var q = t.ShardQueues();
-                var at = clock.Elapsed;
-                for (int i = 0; i < q.Count; i++) samples.Add(new QueueSample(at, i, q[i].Length, q[i].Limit));
-                if (update != null && at >= nextDraw && drawing is null or { IsCompleted: true })
-                {
-                    // Drawn off this thread, so a slow front end never spaces the samples out.
-                    var copy = samples.ToList();
-                    drawing = Task.Run(() => live!.Frame(ChartOf(copy, shards, pausedShard)));
-                    nextDraw = at + TimeSpan.FromMilliseconds(500);
-                }
-                loader.Join(20);
+                loader.Start();
+                loader.Join(d + TimeSpan.FromSeconds(20));
             }
-            loader.Join(TimeSpan.FromSeconds(5));
-            drawing?.Wait(TimeSpan.FromSeconds(5));
+            finally
+            {
+                queues.Stop();   // the last frame
+                samples = Flatten(queues.Samples);
+                queues.Dispose();
+            }
             if (failure is not null) throw new InvalidOperationException("The load run failed: " + failure.Message, failure);
             if (load is null) throw new TimeoutException("The load run did not finish in time.");
             var counters = before.Diff(NetCounters.Read());
@@ -123,11 +115,13 @@ public sealed class StalledShard
             var accepted2 = Accepted(t);
             var result = new StalledShard(shards, backlog, pausedShard, samples, accepted1.Zip(accepted0, (a, b) => a - b).ToList(),
                 accepted2[pausedShard] - accepted1[pausedShard], load, counters);
-            live?.Final(result.Chart());
             return result;
         }
         return host is null ? Work() : host.Run(Work);
     }
+
+    static List<QueueSample> Flatten(IReadOnlyList<Sample<IReadOnlyList<AcceptQueueReading>>> readings) =>
+        readings.SelectMany(r => r.Value.Select((q, i) => new QueueSample(r.Elapsed, i, q.Length, q.Limit))).ToList();
 
     static IReadOnlyList<long> Accepted(ReusePortShards t) => t.Metrics.Workers.OrderBy(w => w.Index).Select(w => w.ConnectionsAccepted).ToList();
 

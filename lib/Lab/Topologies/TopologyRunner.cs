@@ -14,70 +14,44 @@ namespace Lab.Topologies;
 public readonly record struct QueueSample(TimeSpan At, int Listener, int Length, int Limit);
 
 /// <summary>
-/// Reads a topology's accept queues every few milliseconds on a background thread, bounded in samples and stopped
-/// by Dispose. Small and private to the topology runs; the general sampler lives in Lab.Observe.
+/// Reads a topology's accept queues every few milliseconds, bounded in samples and stopped by Dispose: the topology
+/// runs' use of Lab.Observe's Sampler.
 /// </summary>
 internal sealed class QueueSampler : IDisposable
 {
     public const int MaxSamples = 200_000;
     readonly ITopology _topology;
-    readonly TimeSpan _every;
-    readonly List<QueueSample> _samples = new();
-    readonly CancellationTokenSource _stop = new();
-    readonly Thread _thread;
+    readonly bool[] _over = new bool[1024];
+    readonly Lab.Observe.Sampler<IReadOnlyList<AcceptQueueReading>> _sampler;
 
+    /// <summary>Reads every listener's accept queue every <paramref name="every"/> on the lab's one <see cref="Lab.Observe.Sampler"/>
+    /// (a fixed schedule, so a slow reading does not space the samples out), and records an AcceptQueueOverflow event
+    /// when a queue becomes full. A topology that stopped (its reading throws) ends the sampling, never the process.</summary>
     public QueueSampler(ITopology topology, TimeSpan every)
     {
         if (every < TimeSpan.FromMilliseconds(1) || every > TimeSpan.FromSeconds(10))
             throw new ArgumentOutOfRangeException(nameof(every), every, "Sample every 1 ms to 10 s.");
         _topology = topology;
-        _every = every;
-        _thread = new Thread(Run) { IsBackground = true, Name = "lab-topo queues" };
-        _thread.Start();
+        _sampler = Lab.Observe.Sampler.Start(every, Read, maxDuration: TimeSpan.FromHours(24), maxSamples: MaxSamples);
     }
 
-    void Run()
+    IReadOnlyList<AcceptQueueReading> Read()
     {
-        var clock = Stopwatch.StartNew();
-        var over = new bool[1024];
-        // Samples keep to a schedule (start + k·every), as Lab.Observe's Sampler does: waiting a whole interval after
-        // each read made 1 ms sampling about 800 samples/s (the read's time plus the wait's oversleep).
-        long every = (long)(_every.TotalSeconds * Stopwatch.Frequency);
-        long next = clock.ElapsedTicks;
-        while (!_stop.IsCancellationRequested)
+        var readings = _topology.AcceptQueues();
+        for (int i = 0; i < readings.Count && i < _over.Length; i++)
         {
-            IReadOnlyList<AcceptQueueReading> readings;
-            try { readings = _topology.AcceptQueues(); }
-            catch (Exception) { break; } // the topology stopped (or broke): a sampler never takes the process down
-            lock (_samples)
-            {
-                for (int i = 0; i < readings.Count && _samples.Count < MaxSamples; i++)
-                {
-                    var r = readings[i];
-                    _samples.Add(new QueueSample(clock.Elapsed, i, r.Length, r.Limit));
-                    // Length above Limit is the kernel's "full" test (sk_acceptq_is_full): it is dropping handshakes now.
-                    bool full = r.Full;
-                    if (full && i < over.Length && !over[i] && _topology is Topology t) t.Event(TopologyEventKind.AcceptQueueOverflow, -1, r.Length);
-                    if (i < over.Length) over[i] = full;
-                }
-                if (_samples.Count >= MaxSamples) break;
-            }
-            next += every;
-            long now = clock.ElapsedTicks;
-            if (next < now) next = now; // overran: sample again at once, then keep the new pace
-            else if (!Lab.Observe.HighResolutionWait.Until(clock, next, StopAsked)) break;
+            // Length above Limit is the kernel's "full" test (sk_acceptq_is_full): it is dropping handshakes now.
+            bool full = readings[i].Full;
+            if (full && !_over[i] && _topology is Topology t) t.Event(TopologyEventKind.AcceptQueueOverflow, -1, readings[i].Length);
+            _over[i] = full;
         }
+        return readings;
     }
 
-    bool StopAsked(TimeSpan wait) => wait == TimeSpan.Zero ? _stop.IsCancellationRequested : _stop.Token.WaitHandle.WaitOne(wait);
+    public IReadOnlyList<QueueSample> Samples =>
+        _sampler.Samples.SelectMany(s => s.Value.Select((r, i) => new QueueSample(s.Elapsed, i, r.Length, r.Limit))).Take(MaxSamples).ToList();
 
-    public IReadOnlyList<QueueSample> Samples { get { lock (_samples) return _samples.ToList(); } }
-
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _thread.Join(TimeSpan.FromSeconds(5));
-    }
+    public void Dispose() => _sampler.Dispose();
 }
 
 /// <summary>What one experiment measured: the server's threads, the client's latencies, the accept queue over time.</summary>
