@@ -18,7 +18,7 @@ public class SynFloodTests
     {
         // Among them: with cookies off the SYN queue stops at backlog + 1 and legitimate clients time out; the second flood
         // in the same host (cookies on) still holds the queue full, so all 8 legitimate clients come back with a cookie and
-        // no ICMP unreachable frees a slot (the pins); spoofed SYNs
+        // no ICMP unreachable frees a slot (the pins); cookie connections go straight into the accept queue; spoofed SYNs
         // at 127.0.0.1 only move ListenDrops; TCP_DEFER_ACCEPT shows the SYN queue without capabilities.
         Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw) && Capabilities.Has(Capability.SysAdmin),
             "needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN (run as root)");
@@ -26,6 +26,7 @@ public class SynFloodTests
         var r = await LabProcess.Run(RepoRoot.Path, null, "run", Chapter, "--out", outDir);
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.DoesNotContain("skipped", r.Stdout);
+        Assert.Contains("cookie connection went straight into the accept queue", File.ReadAllText(Path.Combine(outDir, "04-syn-flood.ipynb")));
     }
 
     [Fact]
