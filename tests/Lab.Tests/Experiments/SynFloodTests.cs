@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Lab.Hosts;
 using Lab.Tests.Engine;
 
@@ -34,15 +33,9 @@ public class SynFloodTests
     {
         Assert.SkipUnless(File.Exists("/usr/sbin/capsh") && Capabilities.Has(Capability.SysAdmin), "needs capsh and root");
         var outDir = Directory.CreateTempSubdirectory("lab-04-capsh-").FullName;
-        var psi = new ProcessStartInfo("/usr/sbin/capsh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "--drop=cap_net_admin,cap_net_raw", "--", "-c", $"exec dotnet '{LabProcess.Dll}' run '{Chapter}' --out '{outDir}'" })
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var e = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        await p.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromMinutes(3), TestContext.Current.CancellationToken);
-        var output = await o + await e;
-        Assert.True(p.ExitCode == 0, output);
+        var r = await LabProcess.RunWithoutNetCapabilities(TimeSpan.FromMinutes(3), "run", Chapter, "--out", outDir);
+        var output = r.ToString();
+        Assert.True(r.ExitCode == 0, output);
         Assert.Contains("skipped: This cell needs CAP_NET_ADMIN", output);
         var executed = File.ReadAllText(Path.Combine(outDir, "04-syn-flood.ipynb"));
         Assert.Contains("data-less connections wait as request sockets in the SYN queue", executed);
