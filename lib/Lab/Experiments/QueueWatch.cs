@@ -51,6 +51,23 @@ public sealed class QueueWatch : IDisposable
     /// <summary>The largest SYN queue seen.</summary>
     public int PeakSynQueue => Samples.Select(s => s.Value.SynQueue).DefaultIfEmpty().Max();
 
+    /// <summary>
+    /// Waits until the latest reading satisfies <paramref name="condition"/> (e.g. <c>r => r.SynQueue > backlog</c>),
+    /// looking every 5 ms, for at most <paramref name="within"/>. True when one did, false when the time ran out.
+    /// </summary>
+    public bool WaitUntil(Func<ListenQueueReading, bool> condition, TimeSpan within)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var s = Samples;
+            if (s.Count > 0 && condition(s[^1].Value)) return true;
+            if (clock.Elapsed >= within || !_live.IsRunning) return false;
+            Thread.Sleep(5);
+        }
+    }
+
     /// <summary>Both queues and the accept queue's limit over time.</summary>
     public Figure Chart() => _live.Chart();
 

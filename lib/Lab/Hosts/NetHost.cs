@@ -209,6 +209,20 @@ public sealed class NetHost : IDisposable
         return new NeighbourPins(this, addresses);
     }
 
+    /// <summary>
+    /// Addresses of this host's /24 that no interface holds, .100 to .199: sources for spoofed segments (a SYN flood's)
+    /// whose answers must go nowhere but the lab's wire. Pin them with <see cref="PinNeighboursToNowhere"/>, so no failed
+    /// ARP answers the sender with ICMP host-unreachable.
+    /// </summary>
+    public IReadOnlyList<IPAddress> UnassignedAddresses
+    {
+        get
+        {
+            var b = Address.GetAddressBytes();
+            return Enumerable.Range(100, 100).Select(i => new IPAddress(new[] { b[0], b[1], b[2], (byte)i })).ToList();
+        }
+    }
+
     /// <summary>True when <paramref name="address"/> (IPv4) is in this host's /24, <see cref="Subnet"/>.</summary>
     bool InSubnet(IPAddress address) =>
         address.AddressFamily == AddressFamily.InterNetwork && HostAddress.GetAddressBytes().AsSpan(0, 3).SequenceEqual(address.GetAddressBytes().AsSpan(0, 3));

@@ -250,6 +250,21 @@ public sealed unsafe class Listener : IDisposable
         return new AcceptQueueReading((int)info.tcpi_unacked, (int)info.tcpi_sacked);
     }
 
+    /// <summary>
+    /// TCP_DEFER_ACCEPT on the listening socket, in seconds: set with setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT), read
+    /// back with getsockopt. While it runs, a handshake's bare final ACK is dropped (<c>tcp_check_req</c>) and the
+    /// connection stays a request socket in the SYN queue until data arrives. The kernel keeps the value as a number of
+    /// SYN-ACK retransmissions (<c>secs_to_retrans</c>), so it reads back rounded up to their schedule: 10 s reads as 15
+    /// (1 + 2 + 4 + 8). 0 turns it off. <see cref="ListenerOptions.DeferAcceptSeconds"/> sets it before listen(2).
+    /// </summary>
+    public int DeferAcceptSeconds
+    {
+        get => Sys.GetInt(Handle, sys_socket.IPPROTO_TCP, netinet_tcp.TCP_DEFER_ACCEPT, $"TCP_DEFER_ACCEPT on {_subject}");
+        set => Sys.SetInt(Handle, sys_socket.IPPROTO_TCP, netinet_tcp.TCP_DEFER_ACCEPT,
+            value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "TCP_DEFER_ACCEPT is 0 (off) or a number of seconds."),
+            $"TCP_DEFER_ACCEPT on {_subject}");
+    }
+
     /// <summary>Closes the listening socket; connections still in its accept queue are reset. Safe to call twice.</summary>
     public void Dispose()
     {

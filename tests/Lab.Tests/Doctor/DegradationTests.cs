@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Lab.Hosts;
 
 namespace Lab.Tests.Doctor;
@@ -13,16 +12,9 @@ public class DegradationTests
         var chapter = Path.Combine(RepoRoot.Path, "notebooks", "02-the-handshake-and-two-queues.ipynb");
         Assert.SkipUnless(File.Exists(chapter), "chapter 02 is not in this checkout");
         var outDir = Directory.CreateTempSubdirectory("lab-capsh-").FullName;
-        var psi = new ProcessStartInfo("/usr/sbin/capsh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "--drop=cap_net_admin,cap_net_raw", "--", "-c",
-                     $"exec dotnet '{Lab.Tests.Engine.LabProcess.Dll}' run '{chapter}' --out '{outDir}'" })
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var e = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        await p.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromMinutes(3), TestContext.Current.CancellationToken);
-        var output = await o + await e;
-        Assert.True(p.ExitCode == 0, output);
+        var r = await Lab.Tests.Engine.LabProcess.RunWithoutNetCapabilities(TimeSpan.FromMinutes(3), "run", chapter, "--out", outDir);
+        var output = r.ToString();
+        Assert.True(r.ExitCode == 0, output);
         Assert.Contains("skipped: This cell needs CAP_NET_ADMIN", output);
         Assert.Contains("--cap-add=NET_ADMIN", output);
         Assert.Contains("skipped: it depends on cell", output);

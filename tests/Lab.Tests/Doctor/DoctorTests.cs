@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Lab.Cli.Doctor;
 using Lab.Cli.Notebooks;
 using Lab.Hosts;
@@ -58,16 +57,9 @@ public class DoctorTests
     {
         Assert.SkipUnless(File.Exists("/usr/sbin/capsh") && Capabilities.Has(Capability.SysAdmin), "needs capsh and root");
         var dir = Chapters();
-        var dll = Lab.Tests.Engine.LabProcess.Dll;
-        var psi = new ProcessStartInfo("/usr/sbin/capsh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "--drop=cap_net_admin,cap_net_raw", "--", "-c", $"exec dotnet '{dll}' doctor --notebooks '{dir}'" })
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var errors = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        await p.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken);
-        var text = await output;
-        Assert.True(p.ExitCode == 1, $"exit {p.ExitCode}\n{text}\n{await errors}");
+        var r = await Lab.Tests.Engine.LabProcess.RunWithoutNetCapabilities(TimeSpan.FromSeconds(120), "doctor", "--notebooks", dir);
+        var text = r.Stdout;
+        Assert.True(r.ExitCode == 1, r.ToString());
         Assert.Contains("✗ CAP_NET_ADMIN", text);
         Assert.Contains("✗ CAP_NET_RAW", text);
         Assert.Contains("--cap-add=NET_ADMIN", text);

@@ -46,6 +46,23 @@ static class LabProcess
         return new Result(p.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>
+    /// Runs the built `lab` with <paramref name="args"/> under capsh without CAP_NET_ADMIN and CAP_NET_RAW, as in a
+    /// container started without --cap-add; waits at most <paramref name="within"/>. Needs /usr/sbin/capsh and root.
+    /// </summary>
+    public static async Task<Result> RunWithoutNetCapabilities(TimeSpan within, params string[] args)
+    {
+        var psi = new ProcessStartInfo("/usr/sbin/capsh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var command = "exec dotnet " + string.Join(' ', new[] { Dll }.Concat(args).Select(a => $"'{a}'"));
+        foreach (var a in new[] { "--drop=cap_net_admin,cap_net_raw", "--", "-c", command }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var ct = TestContext.Current.CancellationToken;
+        var stdout = p.StandardOutput.ReadToEndAsync(ct);
+        var stderr = p.StandardError.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct).WaitAsync(within, ct);
+        return new Result(p.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>A temp tree: lib/ holds a copy of the built library, nb/ a copy of a fixture folder (its notebooks #r "../lib/Lab.dll").</summary>
     public static string FixtureTree(string fixtureFolder)
     {

@@ -1,82 +1,44 @@
-using Lab.Experiments;
 using Lab.Hosts;
-using Lab.Sockets;
-using Lab.Observe;
-using Lab.Tests.Sockets;
+using Lab.Tests.Engine;
 
 namespace Lab.Tests.Experiments;
 
+/// <summary>
+/// Chapter 04 builds its floods in its own cells (RunFlood: the sysctl scopes, the pinned spoofed sources, the raw SYNs,
+/// QueueWatch, ConnectTimer), so it is tested by running its cells: each of its checks throws when the kernel disagrees.
+/// The instruments it composes have their own tests (ConnectTimerTests, DeferAcceptTests, QueueWatchTests, NetHostTests).
+/// </summary>
 public class SynFloodTests
 {
+    static string Chapter => Path.Combine(RepoRoot.Path, "notebooks", "04-syn-flood.ipynb");
+
     [Fact]
-    public void SpoofedSourcesAreUnassignedAddressesOfTheHostsOwnSubnet()
+    public async Task EveryCheckOfTheChapterHolds()
     {
-        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin), "needs CAP_NET_ADMIN");
-        using var host = NetHost.Create("sf1");
-        var sources = SynFlood.SpoofedSources(host);
-        Assert.Equal(100, sources.Count);
-        Assert.All(sources, s => Assert.True(LabAddresses.Contains(s)));
-        Assert.DoesNotContain(host.Address, sources);
-        Assert.DoesNotContain(host.HostAddress, sources);
+        // Among them: with cookies off the SYN queue stops at backlog + 1 and legitimate clients time out; the second flood
+        // in the same host (cookies on) still holds the queue full, so all 8 legitimate clients come back with a cookie and
+        // no ICMP unreachable frees a slot (the pins); cookie connections go straight into the accept queue; spoofed SYNs
+        // at 127.0.0.1 only move ListenDrops; TCP_DEFER_ACCEPT shows the SYN queue without capabilities.
+        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw) && Capabilities.Has(Capability.SysAdmin),
+            "needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN (run as root)");
+        var outDir = Directory.CreateTempSubdirectory("lab-04-").FullName;
+        var r = await LabProcess.Run(RepoRoot.Path, null, "run", Chapter, "--out", outDir);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.DoesNotContain("skipped", r.Stdout);
+        Assert.Contains("cookie connection went straight into the accept queue", File.ReadAllText(Path.Combine(outDir, "04-syn-flood.ipynb")));
     }
 
     [Fact]
-    public void CookiesLetLegitimateClientsThroughAFullSynQueue()
+    public async Task WithoutNetAdminAndNetRawTheFloodsAreSkippedAndTheUnprivilegedSectionStillRuns()
     {
-        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
-        using var host = NetHost.Create("sf2");
-        var before = host.Run(() => Sysctl.ReadInt("net.ipv4.tcp_syncookies"));
-        var on = SynFlood.Run(host, syncookies: 1, backlog: 8, synCount: 200, legitClients: 2);
-        Assert.InRange(on.PeakSynQueue, ListenQueues.OneAtATime(8), ListenQueues.Racing(8));
-        Assert.Equal(2, on.LegitConnected);
-        Assert.True(on.Counters[NetCounters.Names.SyncookiesSent] > 0);
-        Assert.Equal(before, host.Run(() => Sysctl.ReadInt("net.ipv4.tcp_syncookies")));
-    }
-
-    [Fact]
-    public void ASecondFloodInTheSameHostStillHoldsTheQueueFullSoEveryLegitimateClientNeedsACookie()
-    {
-        // Left to ARP, the first flood's SYN-ACKs wait for resolutions that fail about 3 s after it began, and the second
-        // flood's SYN-ACKs to the same addresses queue behind them. The failure answers every queued packet with ICMP
-        // host-unreachable, which drops the second flood's requests from the SYN queue (ListenDrops) and lets
-        // legitimate clients in without a cookie: seen in CI, 2 cookies for 8 clients. Pinned neighbours never answer.
-        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
-        using var host = NetHost.Create("sf4");
-        SynFlood.Run(host, syncookies: 0, backlog: 8, synCount: 200, legitClients: 8);   // ~2.6 s, as in the chapter
-        var on = SynFlood.Run(host, syncookies: 1, backlog: 8, synCount: 200, legitClients: 8);
-        Assert.Equal(8, on.LegitConnected);
-        Assert.Equal(8, on.Counters[NetCounters.Names.SyncookiesRecv]);
-        Assert.Equal(0, on.Counters[NetCounters.Names.ListenDrops]);
-        Assert.Equal(0, on.Counters["Icmp.InDestUnreachs"]);
-        Assert.All(on.Queue.SkipWhile(q => q.SynQueue < 9), q => Assert.Equal(9, q.SynQueue));
-        // The pins are gone when the run returns.
-        Assert.DoesNotContain("02:00:00:00:00:01", host.Ip("neigh", "show"));
-    }
-
-    [Fact]
-    public void SpoofedSynsAtLoopbackAreDroppedBecauseTheSynAckHasNoRoute()
-    {
-        Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
-        using var host = NetHost.Create("sf3");
-        var run = LoopbackSpoof.Run(host, synCount: 50);
-        Assert.Equal(50, run.SynsSent);
-        Assert.Equal(50, run.SynsSeen);
-        Assert.Equal(0, run.SynAcksSeen);
-        Assert.Equal(0, run.PeakSynQueue);
-        Assert.Equal(50, run.Counters[NetCounters.Names.ListenDrops]);
-        Assert.Equal(0, run.Counters[NetCounters.Names.TCPReqQFullDrop]);
-    }
-
-    [Fact]
-    public void DeferAcceptShowsTheSynQueueWithoutCapabilities()
-    {
-        var run = DeferAccept.Run(clients: 4, senders: 1, deferSeconds: 10);
-        Assert.Equal(0UL, run.CapEff);
-        Assert.All(run.ClientStates, s => Assert.Equal(Lab.Sockets.TcpState.Established, s));
-        Assert.Equal(new DeferSample(run.BeforeData.Seconds, 4, 0), run.BeforeData);
-        Assert.Equal(3, run.AfterData.SynQueue);
-        Assert.Equal(1, run.AfterData.AcceptQueue);
-        Assert.Equal(1, run.Accepted);
-        Assert.Equal("hello", run.FirstBytes);
+        Assert.SkipUnless(File.Exists("/usr/sbin/capsh") && Capabilities.Has(Capability.SysAdmin), "needs capsh and root");
+        var outDir = Directory.CreateTempSubdirectory("lab-04-capsh-").FullName;
+        var r = await LabProcess.RunWithoutNetCapabilities(TimeSpan.FromMinutes(3), "run", Chapter, "--out", outDir);
+        var output = r.ToString();
+        Assert.True(r.ExitCode == 0, output);
+        Assert.Contains("skipped: This cell needs CAP_NET_ADMIN", output);
+        var executed = File.ReadAllText(Path.Combine(outDir, "04-syn-flood.ipynb"));
+        Assert.Contains("data-less connections wait as request sockets in the SYN queue", executed);
+        Assert.Contains("accept returned exactly the connections that sent data", executed);
     }
 }

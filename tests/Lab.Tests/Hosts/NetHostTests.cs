@@ -42,6 +42,21 @@ public class NetHostTests
     }
 
     [Fact]
+    public void UnassignedAddressesAreInTheHostsSubnetButNeverItsOwn()
+    {
+        SkipUnlessNetAdmin();
+        using var host = NetHost.Create("t6");
+        var sources = host.UnassignedAddresses;
+        Assert.Equal(100, sources.Count);
+        Assert.All(sources, s => Assert.True(LabAddresses.Contains(s)));
+        Assert.DoesNotContain(host.Address, sources);
+        Assert.DoesNotContain(host.HostAddress, sources);
+        using (host.PinNeighboursToNowhere(sources))
+            Assert.Contains("02:00:00:00:00:01", host.Ip("neigh", "show"));
+        Assert.DoesNotContain("02:00:00:00:00:01", host.Ip("neigh", "show"));
+    }
+
+    [Fact]
     public void ANamespaceHasItsOwnSysctls()
     {
         SkipUnlessNetAdmin();
