@@ -85,10 +85,11 @@ public static class DispatchRuns
     /// <summary>
     /// <paramref name="workers"/> workers; the clients send <paramref name="work"/> at each rate in <paramref name="rates"/>
     /// (requests/s, open loop; null: closed loop) from <paramref name="connections"/> connections for <paramref name="each"/>.
-    /// <paramref name="update"/> hears the busy chart after every point.
+    /// <paramref name="update"/> hears the busy chart after every point. <paramref name="workerSpin"/> is how long each worker
+    /// polls for its next request before it sleeps (<see cref="TopologyOptions.WorkerSpin"/>; default 0).
     /// </summary>
     public static IReadOnlyList<DispatchPoint> Load(RequestMix work, int workers, IReadOnlyList<double?> rates, int connections, TimeSpan each,
-        Action<object>? update = null)
+        Action<object>? update = null, TimeSpan? workerSpin = null)
     {
         var live = LiveView.Of(update);
         ArgumentNullException.ThrowIfNull(work);
@@ -98,7 +99,7 @@ public static class DispatchRuns
         var points = new List<DispatchPoint>();
         foreach (var rate in rates)
         {
-            points.Add(One(work, workers, connections, rate, each));
+            points.Add(One(work, workers, connections, rate, each, workerSpin ?? TimeSpan.Zero));
             if (points.Count == rates.Count) live?.Final(BusyChart(points)); else live?.Frame(BusyChart(points));
         }
         return points;
@@ -110,10 +111,10 @@ public static class DispatchRuns
             throw new ArgumentOutOfRangeException(nameof(each), each, "Run each point for 0.3 to 10 s.");
     }
 
-    static DispatchPoint One(RequestMix work, int workers, int connections, double? rate, TimeSpan each)
+    static DispatchPoint One(RequestMix work, int workers, int connections, double? rate, TimeSpan each, TimeSpan workerSpin = default)
     {
         // Per-request events off: at tens of thousands of requests a second they would cost the dispatcher more than its work.
-        using var server = new RequestDispatch(new TopologyOptions { Workers = workers, RequestEvents = false });
+        using var server = new RequestDispatch(new TopologyOptions { Workers = workers, RequestEvents = false, WorkerSpin = workerSpin });
         server.Start();
         // The dispatcher's thread id is known once it ran; its schedstat is read while it still runs (the file goes with the thread).
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(2);

@@ -18,8 +18,9 @@ namespace Lab.Topologies;
 /// dispatcher's own time bounds the server's rate: <see cref="TopologyMetrics.Dispatch"/> shows the time from
 /// "parsed" to "handed to a worker" and the dispatcher's BusyTime shows how close it is to saturation. HTTP/1.1
 /// keeps responses in order, so a connection has at most one request at a worker; pipelined requests wait parsed
-/// in its buffer. RAMCloud's workers spin-poll for work to make the hand-off fast; these block on a semaphore
-/// (SemaphoreSlim spins briefly first), which costs a wake-up but leaves the 2-core lab machine usable.
+/// in its buffer. RAMCloud's workers spin-poll for work to make the hand-off fast; these poll for
+/// <see cref="TopologyOptions.WorkerSpin"/> (default 0) and then block on a semaphore, which costs a wake-up but
+/// leaves the 2-core lab machine usable.
 /// </remarks>
 public sealed class RequestDispatch : Topology
 {
@@ -81,22 +82,49 @@ public sealed class RequestDispatch : Topology
     {
         public readonly WorkerCounters Counters = counters;
         public readonly SemaphoreSlim Signal = new(0);
-        public HttpSession? Session; // written by the dispatcher before Release, read here after Wait
+        public HttpSession? Session; // written by the dispatcher before Release, read here after Wait (or seen while polling)
+        public int Asleep;           // 1 while this worker is (about to be) in Signal.Wait: only then does the dispatcher Release
         public long AssignedAt;      // likewise: when the dispatcher gave it Session (ParsedAt unless it waited for a worker)
         // Written by this worker only, and only for requests it began: a request queued at the moment the server
         // stops is never begun, so it counts nowhere (counting it on the dispatcher made the hand-off come out negative).
         public long Dispatched, DispatchTicks, MaxDispatchTicks, Queued, QueueTicks;
+
+        /// <summary>Polls <see cref="Session"/> for <see cref="TopologyOptions.WorkerSpin"/>; null when nothing came.</summary>
+        HttpSession? Poll()
+        {
+            var s = Volatile.Read(ref Session);
+            if (s is not null || owner.Options.WorkerSpin <= TimeSpan.Zero) return s;
+            long until = Stopwatch.GetTimestamp() + (long)(owner.Options.WorkerSpin.TotalSeconds * Stopwatch.Frequency);
+            while ((s = Volatile.Read(ref Session)) is null && !owner.Stopping && Stopwatch.GetTimestamp() < until) Thread.SpinWait(8);
+            return s;
+        }
 
         public void Run()
         {
             Counters.Begin();
             while (!owner.Stopping)
             {
+                // Waiting, polled or asleep, is not busy: BusyTime stays the time spent on requests.
                 Counters.Sleeping();
-                bool got = Signal.Wait(500);
-                Counters.Awake(got);
-                var s = Session;
-                if (!got || s is null || owner.Stopping) continue;
+                var s = Poll();
+                if (s is null)
+                {
+                    // Announce the sleep, then look once more: an Assign between the poll and the flag would otherwise
+                    // find the flag down, not Release, and leave this worker asleep on a waiting request.
+                    // A full fence (not a plain store): the store of the flag must not pass the load of Session below.
+                    Interlocked.Exchange(ref Asleep, 1);
+                    s = Volatile.Read(ref Session);
+                    if (s is null)
+                    {
+                        Signal.Wait(500);
+                        s = Volatile.Read(ref Session);
+                    }
+                    // Took the flag back before the dispatcher did: no Release is coming. Else one is, or came: take it.
+                    else if (Interlocked.Exchange(ref Asleep, 0) == 0) Signal.Wait(500);
+                    Volatile.Write(ref Asleep, 0);
+                }
+                Counters.Awake(s is not null);
+                if (s is null || owner.Stopping) continue;
                 long waited = Stopwatch.GetTimestamp() - s.ParsedAt;
                 long queuedFor = Volatile.Read(ref AssignedAt) - s.ParsedAt;
                 if (queuedFor > 0) { Volatile.Write(ref Queued, Queued + 1); Volatile.Write(ref QueueTicks, QueueTicks + queuedFor); }
@@ -109,7 +137,7 @@ public sealed class RequestDispatch : Topology
                 TinyHttp.Perform(s.Request);
                 Counters.Count(ref Counters.Requests);
                 owner.RequestEvent(TopologyEventKind.RequestServed, Counters.Index, Counters.Index);
-                Session = null;
+                Volatile.Write(ref Session, null);
                 owner._dispatcher!.Done.Enqueue((this, s));
                 try { owner._dispatcher.Wake.Signal(); } catch (ObjectDisposedException) { break; }
             }
@@ -169,8 +197,9 @@ public sealed class RequestDispatch : Topology
         void Assign(Worker w, HttpSession s, bool queued)
         {
             Volatile.Write(ref w.AssignedAt, queued ? Stopwatch.GetTimestamp() : s.ParsedAt);
-            w.Session = s;
-            w.Signal.Release();
+            Volatile.Write(ref w.Session, s);
+            // A polling worker sees Session itself: no system call. A sleeping one is woken.
+            if (Interlocked.Exchange(ref w.Asleep, 0) == 1) w.Signal.Release();
         }
 
         protected override void OnWake()

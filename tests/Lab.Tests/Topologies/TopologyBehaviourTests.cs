@@ -92,6 +92,39 @@ public class TopologyBehaviourTests
         Assert.True(m.Dispatch.Mean > TimeSpan.Zero);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void RequestDispatchWithPollingWorkersLosesNoRequest(int workers)
+    {
+        // Workers that poll for 20 ms before sleeping: requests come both while a worker polls (the dispatcher hands over
+        // without a system call) and after it fell asleep (the 60 ms gaps), so both sides of the sleep flag are crossed.
+        using var t = Started(o => new RequestDispatch(o), Small(workers) with { WorkerSpin = TimeSpan.FromMilliseconds(20) });
+        for (int round = 0; round < 4; round++)
+        {
+            Parallel(4, _ =>
+            {
+                using var c = new TestClient(t.LocalEndPoint);
+                for (int i = 0; i < 25; i++) Assert.Equal(200, c.Get().Status);
+            });
+            Thread.Sleep(60);
+        }
+        var d = t.Metrics.Dispatch!;
+        Assert.Equal(400, d.Dispatched);
+        Assert.Equal(400, t.Metrics.RequestsServed);
+        // A lost wake-up (the flag and Session crossing the wrong way) would leave a request until the worker's 500 ms
+        // timed wait ends: no hand-off may take that long.
+        Assert.True(d.Max < TimeSpan.FromMilliseconds(450), $"a hand-off took {d.Max.TotalMilliseconds:0} ms: {d}");
+    }
+
+    [Fact]
+    public void WorkerSpinOutOfRangeIsNamed()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new TopologyOptions { WorkerSpin = TimeSpan.FromSeconds(1) }.Validate());
+        Assert.Contains("WorkerSpin", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TopologyOptions { WorkerSpin = TimeSpan.FromMilliseconds(-1) }.Validate());
+    }
+
     [Fact]
     public void RequestDispatchQueuesRequestsWhenEveryWorkerIsBusy()
     {
