@@ -195,6 +195,10 @@ public sealed class Nginx : IDisposable
             "        location / {",
             "            return 200 \"Hello, world\\n\";",
             "        }",
+            // Which worker process answered: chapter 12 counts connections per worker by it (benchmarks ask for /).
+            "        location = /pid {",
+            "            return 200 \"$pid\\n\";",
+            "        }",
             "    }",
             "}",
             "");

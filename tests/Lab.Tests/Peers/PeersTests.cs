@@ -14,10 +14,10 @@ public class NginxTests
     static void RequireNginx() => Assert.SkipUnless(Nginx.Installed, "nginx is not installed (apt-get install -y nginx)");
 
     /// <summary>One whole raw response to GET / (headers and body), read until the server closes.</summary>
-    internal static byte[] RawResponse(IPEndPoint server, string method = "GET")
+    internal static byte[] RawResponse(IPEndPoint server, string method = "GET", string path = "/")
     {
         using var c = Client.Connect(server, TimeSpan.FromSeconds(10));
-        c.WriteAll(Encoding.ASCII.GetBytes($"{method} / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"), TimeSpan.FromSeconds(10));
+        c.WriteAll(Encoding.ASCII.GetBytes($"{method} {path} HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"), TimeSpan.FromSeconds(10));
         var all = new List<byte>();
         var buffer = new byte[4096];
         int n;
@@ -44,6 +44,21 @@ public class NginxTests
         Assert.Contains("Content-Type: text/plain\r\n", raw);
         Assert.Contains("Connection: close\r\n", raw);
         Assert.EndsWith("\r\n\r\nHello, world\n", raw);
+    }
+
+    [Fact]
+    public void PidSaysWhichWorkerAnswered()
+    {
+        // Chapter 12 counts new connections per nginx worker by /pid: the body is the answering worker's process id.
+        RequireNginx();
+        using var nginx = Nginx.Start(new NginxOptions { Workers = 2 });
+        for (int i = 0; i < 8; i++)
+        {
+            var text = Encoding.ASCII.GetString(RawResponse(nginx.LocalEndPoint, path: "/pid"));
+            Assert.Contains(int.Parse(text.Split("\r\n\r\n")[1]), nginx.WorkerPids);
+        }
+        // / is unchanged: benchmarks still get TinyHttp's body.
+        Assert.EndsWith("Hello, world\n", Encoding.ASCII.GetString(RawResponse(nginx.LocalEndPoint)));
     }
 
     [Fact]
