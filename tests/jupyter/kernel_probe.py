@@ -2,7 +2,7 @@
 
     /usr/bin/python3 tests/jupyter/kernel_probe.py <check> [args]
 
-checks: interrupt LAB_DLL | interrupt-reuse LAB_DLL | bad-signature | update-display | bind-address | stdin | idle-with-reply
+checks: interrupt LAB_DLL | interrupt-reuse LAB_DLL | bad-signature | update-display | bind-address | stdin | idle-with-reply | live-plotly LAB_DLL
 The kernelspec lab-csharp must be on JUPYTER_PATH. Every wait is bounded; the kernel is shut down at the end.
 """
 import json
@@ -255,11 +255,32 @@ def idle_with_reply(rounds="40"):
         stop(km, kc)
 
 
+def live_plotly(lab_dll):
+    """A live display whose first frame is the session's first chart (so it carries plotly.js), updated twice: the
+    display's last state, the one nbclient or VS Code saves, must still carry plotly.js."""
+    km, kc, log, _ = start()
+    try:
+        content, _ = run(kc, '#r "%s"' % lab_dll)
+        assert content["status"] == "ok", content
+        chart = 'Lab.Charts.LabCharts.TimeSeries("t", "y", Lab.Charts.Series.From("s", new[] { 1.0, 2.0, %s }, x => x, x => x))'
+        code = 'var v = display(HTML("starting")); v.Update(%s); v.Update(%s);' % (chart % "3.0", chart % "4.0")
+        content, msgs = run(kc, code)
+        last, frames = {}, 0
+        for m in msgs:
+            if m["msg_type"] in ("display_data", "update_display_data"):
+                frames += 1
+                last[m["content"]["transient"]["display_id"]] = m["content"]["data"].get("text/html", "")
+        return {"status": content["status"], "frames": frames, "displays": len(last),
+                "last_carries": ["data-lab-plotly-js=" in h for h in last.values()]}
+    finally:
+        stop(km, kc)
+
+
 results = []
 
 if __name__ == "__main__":
     check = sys.argv[1]
     fn = {"interrupt": interrupt, "interrupt-reuse": interrupt_reuse, "bad-signature": bad_signature, "update-display": update_display,
-          "bind-address": bind_address, "stdin": stdin, "idle-with-reply": idle_with_reply}[check]
+          "bind-address": bind_address, "stdin": stdin, "idle-with-reply": idle_with_reply, "live-plotly": live_plotly}[check]
     out = fn(*sys.argv[2:])
     print("RESULT " + json.dumps(out), flush=True)

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Lab.Cli.Engine;
+using Lab.Cli.Notebooks;
 using Lab.Display;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
@@ -58,6 +59,8 @@ public sealed class JupyterKernel
     volatile RunningCell? _running;
     JupyterMessage? _lastExecute;
     Turn? _shellTurn, _controlTurn;
+    // Displays whose output carried plotly.js at some point, and their latest bundle: see KeepPlotlyJsInLastFrames.
+    readonly Dictionary<string, (MimeBundle Last, bool LastCarries)> _plotlyDisplays = new(StringComparer.Ordinal);
 
     /// <summary>
     /// One request being handled on shell or control. Its reply is held back and sent with its idle status, idle first, in
@@ -381,13 +384,14 @@ public sealed class JupyterKernel
                 CellNumber = count,
                 Stdout = silent ? _ => { } : text => Publish("stream", new JsonObject { ["name"] = "stdout", ["text"] = text }, msg),
                 Stderr = silent ? _ => { } : text => Publish("stream", new JsonObject { ["name"] = "stderr", ["text"] = text }, msg),
-                Display = silent ? (_, _) => { } : (bundle, id) => Publish("display_data", DisplayContent(bundle, id), msg),
-                UpdateDisplay = silent ? (_, _) => { } : (id, bundle) => Publish("update_display_data", DisplayContent(bundle, id), msg),
+                Display = silent ? (_, _) => { } : (bundle, id) => { Publish("display_data", DisplayContent(bundle, id), msg); TrackPlotly(id, bundle); },
+                UpdateDisplay = silent ? (_, _) => { } : (id, bundle) => { Publish("update_display_data", DisplayContent(bundle, id), msg); TrackPlotly(id, bundle); },
                 Input = prompt => ReadInput(run, prompt, allowStdin),
             };
             result = await _engine.ExecuteAsync(code, ctx, run.Cancel.Token);
         }
         finally { _running = null; }
+        if (!silent) KeepPlotlyJsInLastFrames(msg);
 
         if (result.Value != null && !silent)
             Publish("execute_result", new JsonObject
@@ -450,6 +454,31 @@ public sealed class JupyterKernel
             return pending.Task.WaitAsync(run.Cancel.Token).GetAwaiter().GetResult();
         }
         finally { run.PendingInput = null; }
+    }
+
+    void TrackPlotly(string id, MimeBundle bundle)
+    {
+        bool carries = PlotlyJs.IsIn(bundle.Html);
+        lock (_plotlyDisplays)
+            if (carries || _plotlyDisplays.ContainsKey(id)) _plotlyDisplays[id] = (bundle, carries);
+    }
+
+    /// <summary>
+    /// The engine puts plotly.js in the session's first chart only. When that chart is a live display, later frames
+    /// replace it (update_display_data), and a front end that keeps the last frame (nbclient, VS Code, JupyterLab) saves a
+    /// notebook in which no output carries plotly.js: reopened, its charts stay blank (seen: chapter 04 through nbclient).
+    /// So once a cell is done, a display that carried plotly.js and whose latest frame does not gets that frame again,
+    /// with plotly.js: once per such display, not on every frame (a live chart redraws several times a second).
+    /// </summary>
+    void KeepPlotlyJsInLastFrames(JupyterMessage parent)
+    {
+        List<(string Id, MimeBundle Bundle)> redo;
+        lock (_plotlyDisplays)
+        {
+            redo = _plotlyDisplays.Where(d => !d.Value.LastCarries).Select(d => (d.Key, Outputs.KeepPlotlyJs(Outputs.WithPlotlyJs, d.Value.Last))).ToList();
+            foreach (var (id, bundle) in redo) _plotlyDisplays[id] = (bundle, true);
+        }
+        foreach (var (id, bundle) in redo) Publish("update_display_data", DisplayContent(bundle, id), parent);
     }
 
     static JsonObject DisplayContent(MimeBundle bundle, string displayId) => new()

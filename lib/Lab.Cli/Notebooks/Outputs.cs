@@ -39,6 +39,9 @@ public static class Outputs
         return data;
     }
 
+    /// <summary>A bundle that carries plotly.js, for <see cref="KeepPlotlyJs"/>'s first argument where only the rule matters.</summary>
+    public static readonly MimeBundle WithPlotlyJs = new() { ["text/html"] = PlotlyJs.ScriptTag() };
+
     /// <summary>
     /// The bundle that replaces <paramref name="old"/> in a saved notebook. plotly.js travels with the session's first
     /// chart only; when that chart is a live display, each update replaces the output that carried it, and the saved

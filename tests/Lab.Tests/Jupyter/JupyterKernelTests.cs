@@ -120,6 +120,20 @@ public class JupyterKernelTests(KernelSpecFixture spec)
     }
 
     [Fact]
+    public async Task ALiveChartsLastFrameStillCarriesPlotlyJs()
+    {
+        // Chapter 04 through nbclient saved a notebook whose charts could not draw: its first chart was a live display,
+        // the frame that brought plotly.js was replaced by later ones, and no output kept it.
+        var r = await spec.Probe("live-plotly", LabDll);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var result = r.Result();
+        Assert.Equal("ok", (string?)result["status"]);
+        Assert.Equal(1, (int)result["displays"]!);
+        Assert.True((int)result["frames"]! >= 3, r.ToString());
+        Assert.Equal(new bool?[] { true }, result["last_carries"]!.AsArray().Select(x => (bool?)x));
+    }
+
+    [Fact]
     public async Task AnInterruptedAcceptLeavesTheEarlierCellsListenerToTheNextCell()
     {
         var r = await spec.Probe("interrupt-reuse", LabDll);
