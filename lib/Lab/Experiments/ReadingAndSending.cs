@@ -10,56 +10,6 @@ using Tmds.Linux;
 
 namespace Lab.Experiments;
 
-/// <summary>
-/// One listener and one connection to it, both ends in this process: <see cref="Client"/> (the connecting side) and
-/// <see cref="Server"/> (the accepted side). Buffer sizes are set before the handshake (on the listener, which the
-/// accepted socket inherits, and on the client before data flows), so the window scale is chosen for them.
-/// </summary>
-public sealed class ConnectedPair : IDisposable
-{
-    public Listener Listener { get; }
-    public Connection Client { get; }
-    public Connection Server { get; }
-
-    ConnectedPair(Listener l, Connection c, Connection s) { Listener = l; Client = c; Server = s; LabResources.Track(this, "ConnectedPair"); }
-
-    /// <summary>
-    /// Opens a listener on 127.0.0.1 (a fresh port), connects to it and accepts. <paramref name="serverReceiveBuffer"/>
-    /// and <paramref name="serverSendBuffer"/> are SO_RCVBUF/SO_SNDBUF on the listener (inherited by the accepted
-    /// socket), <paramref name="clientSendBuffer"/> is SO_SNDBUF on the client; null keeps the kernel's default
-    /// (tcp_rmem/tcp_wmem, autotuned). The kernel doubles what is set.
-    /// </summary>
-    public static ConnectedPair Open(int? serverReceiveBuffer = null, int? serverSendBuffer = null, int? clientSendBuffer = null)
-    {
-        var l = Listener.Open("127.0.0.1:0", 8, new ListenerOptions { ReceiveBufferSize = serverReceiveBuffer, SendBufferSize = serverSendBuffer });
-        Connection? c = null;
-        try
-        {
-            c = Lab.Sockets.Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(5));
-            if (clientSendBuffer is int snd) c.SendBufferSize = snd;
-            if (l.Accept(TimeSpan.FromSeconds(5)) is not AcceptResult.Accepted a)
-                throw new TimeoutException("The connection was not accepted within 5 s.");
-            return new ConnectedPair(l, c, a.Connection);
-        }
-        catch
-        {
-            c?.Dispose();
-            l.Dispose();
-            throw;
-        }
-    }
-
-    public void Dispose()
-    {
-        Client.Dispose();
-        Server.Dispose();
-        Listener.Dispose();
-        LabResources.Untrack(this);
-    }
-
-    public override string ToString() => $"{Client} (accepted as {Server})";
-}
-
 /// <summary>One reading of both ends of a connection while data flows from writer (client) to reader (server).</summary>
 /// <param name="RecvQ">The reader's unread bytes (SIOCINQ, ss's Recv-Q).</param>
 /// <param name="ReaderWindow">The window the reader advertises (tcpi_rcv_wnd, bytes).</param>
@@ -314,7 +264,7 @@ public sealed record ReadStep(int InQueueBefore, int Asked, int Copied, int InQu
     public int Dropped => InQueueBefore - InQueueAfter;
 }
 
-/// <summary>Small pieces of the chapter: a read seen from the queue, connections side by side, idle writes timed.</summary>
+/// <summary>Small pieces of the chapter: a read seen from the queue, connections side by side, a blocked write.</summary>
 public static class ReadingAndSending
 {
     /// <summary>Reads once into a buffer of <paramref name="bytes"/> and reports SIOCINQ around it.</summary>
@@ -415,42 +365,6 @@ public static class ReadingAndSending
         reader.Wait(TimeSpan.FromSeconds(12));
         return new BlockedWriteResult(filled, recvQ, sendQ, readerSleeps.TotalMilliseconds, Math.Round(blocked.TotalMilliseconds, 1), result.ToString());
     }
-
-    /// <summary>
-    /// Small writes on an idle connection (Nagle on, the default): each write once everything before it is
-    /// acknowledged and <paramref name="idleGap"/> has passed, timed from write() to the moment the peer's socket is
-    /// readable. Returns microseconds per write and
-    /// the data segments captured (empty without CAP_NET_RAW).
-    /// </summary>
-    public static IdleWriteResult IdleWrites(int writes = 20, int bytes = 10, TimeSpan? idleGap = null)
-    {
-        if (writes is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(writes), writes, "1-1000 writes.");
-        var gap = idleGap ?? TimeSpan.FromMilliseconds(20);
-        using var pair = ConnectedPair.Open();
-        PacketCapture? capture = Lab.Hosts.Capabilities.Has(Lab.Hosts.Capability.NetRaw) ? PacketCapture.Start(pair.Listener.Port, maxDuration: TimeSpan.FromSeconds(30)) : null;
-        var times = new List<double>();
-        var data = new byte[bytes];
-        var buf = new byte[bytes * 2];
-        for (int i = 0; i < writes; i++)
-        {
-            // Idle means nothing unacknowledged (SIOCOUTQ 0: Nagle holds a small write only behind unacked data), then
-            // the gap. A fixed gap alone is not idle on a busy machine, where the peer's ACK can come later than it.
-            var acked = Stopwatch.StartNew();
-            while (pair.Client.OutQueue > 0 && acked.Elapsed < TimeSpan.FromSeconds(2)) Thread.Sleep(1);
-            Thread.Sleep(gap);
-            var sw = Stopwatch.StartNew();
-            pair.Client.Write(data);
-            Sys.Poll(pair.Server.Handle, LibC.POLLIN, 2000, "server");
-            times.Add(sw.Elapsed.TotalMicroseconds);
-            pair.Server.ReadExactly(buf.AsSpan(0, bytes), TimeSpan.FromSeconds(2));
-        }
-        Thread.Sleep(20);
-        capture?.Dispose();
-        var clientEp = pair.Client.LocalEndPoint;
-        return new IdleWriteResult(times, Nagle: !pair.Client.NoDelay,
-            DataSegments: capture?.Segments.Where(s => s.Source.Equals(clientEp) && s.PayloadLength > 0).ToList() ?? (IReadOnlyList<TcpSegment>)[],
-            Captured: capture != null);
-    }
 }
 
 /// <summary>What <see cref="ReadingAndSending.BlockedWrite"/> measured.</summary>
@@ -461,10 +375,3 @@ public static class ReadingAndSending
 /// <param name="WriteBlockedMs">How long the blocking write() took to return.</param>
 /// <param name="WriteResult">What it returned.</param>
 public sealed record BlockedWriteResult(long FilledBytes, int RecvQ, int SendQ, double ReaderSleptMs, double WriteBlockedMs, string WriteResult);
-
-/// <summary>What <see cref="ReadingAndSending.IdleWrites"/> measured.</summary>
-public sealed record IdleWriteResult(IReadOnlyList<double> Micros, bool Nagle, IReadOnlyList<TcpSegment> DataSegments, bool Captured)
-{
-    public double MedianMicros => Stats.Percentile(Micros, 50);
-    public double MaxMicros => Micros.Max();
-}
