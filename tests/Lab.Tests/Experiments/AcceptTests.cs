@@ -21,17 +21,6 @@ public class AcceptTests
         Assert.IsType<AcceptResult.Accepted>(parked.Join(TimeSpan.FromSeconds(3)));
     }
 
-    [Theory]
-    [InlineData(1, 0, 1)]
-    [InlineData(2, 0, 3)]
-    [InlineData(3, 0, 7)]
-    [InlineData(4, 4, 4)]
-    [InlineData(5, 4, 5)]
-    [InlineData(6, 4, 7)]
-    [InlineData(7, 4, 11)]
-    public void TheSynScheduleIsLinearThenDoubles(int retransmission, int linear, double at) =>
-        Assert.Equal(at, FullQueueLatency.SynRetransmitAt(retransmission, linear));
-
     [Fact]
     public void ASysctlSetInsideAHostIsRestoredThereFromAnotherThread()
     {
