@@ -253,68 +253,9 @@ public sealed record Reading(string What, string Value);
 /// <summary>A counter's change, as a table row.</summary>
 public sealed record CounterRow(string Counter, long Change);
 
-/// <summary>What one read() did to the receive queue.</summary>
-/// <param name="InQueueBefore">SIOCINQ before the read.</param>
-/// <param name="Asked">The buffer's size.</param>
-/// <param name="Copied">What read() returned: bytes copied into the application's buffer.</param>
-/// <param name="InQueueAfter">SIOCINQ after the read.</param>
-public sealed record ReadStep(int InQueueBefore, int Asked, int Copied, int InQueueAfter)
-{
-    /// <summary>How much the receive queue shrank.</summary>
-    public int Dropped => InQueueBefore - InQueueAfter;
-}
-
-/// <summary>Small pieces of the chapter: a read seen from the queue, connections side by side, a blocked write.</summary>
+/// <summary>A blocked write, timed: chapter 05.</summary>
 public static class ReadingAndSending
 {
-    /// <summary>Reads once into a buffer of <paramref name="bytes"/> and reports SIOCINQ around it.</summary>
-    public static ReadStep ReadOnce(Connection c, int bytes)
-    {
-        var before = c.InQueue;
-        var r = c.Read(new byte[bytes]);
-        return new ReadStep(before, bytes, r.IsData ? r.Bytes : 0, c.InQueue);
-    }
-
-    /// <summary>Waits (up to <paramref name="timeout"/>) until <paramref name="c"/>'s receive queue holds at least <paramref name="bytes"/>.</summary>
-    public static int WaitForInQueue(Connection c, int bytes, TimeSpan? timeout = null)
-    {
-        var until = Stopwatch.StartNew();
-        var limit = timeout ?? TimeSpan.FromSeconds(5);
-        int q;
-        while ((q = c.InQueue) < bytes && until.Elapsed < limit) Thread.Sleep(1);
-        return q;
-    }
-
-    /// <summary>
-    /// One listener, one accepted connection per entry of <paramref name="bytesPerClient"/>; client i sends that many
-    /// bytes and nobody reads. Returns the listener and the accepted connections (dispose them).
-    /// </summary>
-    public static (Listener Listener, IReadOnlyList<Connection> Clients, IReadOnlyList<Connection> Accepted) ConnectionsThatSent(params int[] bytesPerClient)
-    {
-        var l = Listener.Open("127.0.0.1:0", 16);
-        var clients = new List<Connection>();
-        var accepted = new List<Connection>();
-        try
-        {
-            foreach (var n in bytesPerClient)
-            {
-                var c = Client.Connect(l.LocalEndPoint, TimeSpan.FromSeconds(5));
-                clients.Add(c);
-                if (l.Accept(TimeSpan.FromSeconds(5)) is not AcceptResult.Accepted a) throw new TimeoutException("not accepted in 5 s");
-                accepted.Add(a.Connection);
-                c.WriteAll(new byte[n], TimeSpan.FromSeconds(5));
-                WaitForInQueue(a.Connection, n);
-            }
-            return (l, clients, accepted);
-        }
-        catch
-        {
-            foreach (var c in clients.Concat(accepted)) c.Dispose();
-            l.Dispose();
-            throw;
-        }
-    }
-
     /// <summary>
     /// A blocking write() into a full send queue: the writer fills both queues (non-blocking, until EAGAIN), switches
     /// the socket to blocking and writes <paramref name="bytes"/> more, while the reader sleeps for

@@ -33,19 +33,14 @@ public class ReadingAndSendingTests
     [Fact]
     public void AReadRemovesExactlyWhatItCopied()
     {
-        var (l, clients, accepted) = ReadingAndSending.ConnectionsThatSent(3000);
-        try
-        {
-            var a = ReadingAndSending.ReadOnce(accepted[0], 1000);
-            var b = ReadingAndSending.ReadOnce(accepted[0], 5000);
-            Assert.Equal(new ReadStep(3000, 1000, 1000, 2000), a);
-            Assert.Equal(new ReadStep(2000, 5000, 2000, 0), b);
-        }
-        finally
-        {
-            foreach (var c in clients.Concat(accepted)) c.Dispose();
-            l.Dispose();
-        }
+        // Chapter 05's read cells: SIOCINQ around each read(2) of a connection holding 3000 unread bytes.
+        using var pair = ConnectedPair.Open();
+        pair.Client.WriteAll(new byte[3000]);
+        Assert.True(SpinWait.SpinUntil(() => pair.Server.InQueue == 3000, TimeSpan.FromSeconds(5)));
+        Assert.Equal(1000, pair.Server.Read(new byte[1000]).Bytes);
+        Assert.Equal(2000, pair.Server.InQueue);
+        Assert.Equal(2000, pair.Server.Read(new byte[5000]).Bytes);   // what is queued, though the buffer is larger
+        Assert.Equal(0, pair.Server.InQueue);
     }
 
     [Fact]
