@@ -42,11 +42,8 @@ public class AcceptTests
     {
         // Chapter 03's stepped handshake, from the same public calls: SYN, SYN-ACK, fill the queue, final ACK.
         Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
-        using var host = NetHost.Create("aoo");
-        using var listener = host.Run(() => Listener.Open(new IPEndPoint(host.Address, 0), 1));
-        using var peer = RawTcpPeer.Open(host, listener.LocalEndPoint);
-        peer.SendSyn();
-        Assert.NotNull(peer.WaitForSynAck(TimeSpan.FromSeconds(3)));
+        using var halfOpen = new HalfOpen("aoo");
+        var (host, listener, peer) = (halfOpen.Host, halfOpen.Listener, halfOpen.Peer);
         using var fill = host.Run(() => Clients.Open(listener.LocalEndPoint, 2));
         Assert.True(Eventually.Holds(() => listener.ReadAcceptQueue().Full, TimeSpan.FromSeconds(2)));
         var before = host.Run(() => NetCounters.Read());
@@ -69,15 +66,36 @@ public class AcceptTests
         // The listener resends its SYN-ACK after 1 s; a peer that sends its ACK later must not read that SYN-ACK as the
         // answer to the ACK (chapter 03 sends a second peer's ACK after waiting that long for the first's answer).
         Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
-        using var host = NetHost.Create("aoo2");
-        using var listener = host.Run(() => Listener.Open(new IPEndPoint(host.Address, 0), 1));
-        using var peer = RawTcpPeer.Open(host, listener.LocalEndPoint);
-        peer.SendSyn();
-        Assert.NotNull(peer.WaitForSynAck(TimeSpan.FromSeconds(3)));
+        using var halfOpen = new HalfOpen("aoo2");
+        var peer = halfOpen.Peer;
         Thread.Sleep(1500);                                 // the SYN-ACK is resent meanwhile, unread
         peer.SendAck();
         Assert.Equal(3, peer.Log.Count(s => s.Flags.HasFlag(TcpFlags.Syn)));   // SYN, SYN-ACK, SYN-ACK resent: logged before the ACK
         Assert.True(peer.Log[^1].Flags == TcpFlags.Ack);
         Assert.Null(peer.WaitFor(s => s.Flags.HasFlag(TcpFlags.Syn), TimeSpan.FromMilliseconds(300)));
+    }
+
+    /// <summary>A listener with backlog 1 in a lab host and a raw peer that has sent its SYN and seen the SYN-ACK.</summary>
+    sealed class HalfOpen : IDisposable
+    {
+        public NetHost Host { get; }
+        public Listener Listener { get; }
+        public RawTcpPeer Peer { get; }
+
+        public HalfOpen(string name)
+        {
+            Host = NetHost.Create(name);
+            Listener = Host.Run(() => Listener.Open(new IPEndPoint(Host.Address, 0), 1));
+            Peer = RawTcpPeer.Open(Host, Listener.LocalEndPoint);
+            Peer.SendSyn();
+            Assert.NotNull(Peer.WaitForSynAck(TimeSpan.FromSeconds(3)));
+        }
+
+        public void Dispose()
+        {
+            Peer.Dispose();
+            Listener.Dispose();
+            Host.Dispose();
+        }
     }
 }
