@@ -71,8 +71,8 @@ public sealed class ParkedAcceptor : IDisposable
     public bool Waiting => _thread.IsAlive;
 
     /// <summary>
-    /// Looks at the thread until /proc shows it asleep in accept (at most <paramref name="within"/>; the library
-    /// re-enters accept4 every 100 ms, so a single look can catch it between two calls).
+    /// Looks at the thread until /proc shows it asleep in accept (at most <paramref name="within"/>: a look taken
+    /// before the thread has entered accept4, or while it is being woken, shows it elsewhere).
     /// </summary>
     public ThreadLook Look(TimeSpan? within = null)
     {
@@ -81,8 +81,8 @@ public sealed class ParkedAcceptor : IDisposable
         ThreadLook? inAccept = null;
         do
         {
-            // Prefer a reading that names the kernel function; wchan reads "0" in the instants the thread is between
-            // two accept4 calls or being woken.
+            // Prefer a reading that names the kernel function; wchan reads "0" in the instants the thread is entering
+            // accept4 or being woken.
             look = ThreadLook.Of(Tid);
             if (look.InAccept && look.WaitChannel != "0") return look;
             if (look.InAccept) inAccept ??= look;
@@ -99,7 +99,7 @@ public sealed class ParkedAcceptor : IDisposable
         return Result;
     }
 
-    /// <summary>Cancels the accept (within one 100 ms slice) and disposes what it accepted.</summary>
+    /// <summary>Cancels the accept (a signal wakes the thread: accept4 returns EINTR) and disposes what it accepted.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;   // twice is harmless (a chapter's clean-up cell, then Keep.One)
