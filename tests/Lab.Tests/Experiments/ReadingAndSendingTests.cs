@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Lab.Charts;
+using Lab.Display;
 using Lab.Experiments;
 using Lab.Hosts;
 using Lab.Packets;
@@ -12,22 +14,38 @@ public class ReadingAndSendingTests
     [Fact]
     public void WhenTheReaderStallsRecvQPlateausTheWindowReachesZeroAndReopens()
     {
+        // Chapter 05's fill cells, from the same primitives: small buffers, a non-blocking writer until EAGAIN, both ends
+        // sampled on a live chart while the reader does not read, then read.
+        using var pair = ConnectedPair.Open(serverReceiveBuffer: 16 * 1024, clientSendBuffer: 16 * 1024);
+        var (writer, reader) = (pair.Client, pair.Server);
+        writer.NonBlocking = true;
         var frames = 0;
-        var r = FillExperiment.Run(new FillOptions { StallFor = TimeSpan.FromMilliseconds(600), TotalBytes = 128 * 1024, Capture = false },
-            _ => Interlocked.Increment(ref frames));
-        Assert.Equal(32768, r.ReaderReceiveBuffer);                 // 16 KiB asked, doubled
-        Assert.InRange(r.RecvQPlateau, 4096, r.ReaderReceiveBuffer);
-        Assert.True(r.SendQPlateau > 0, "send queue " + r.SendQPlateau);
-        Assert.Equal(0, r.MinWindowWhileStalled);
-        Assert.NotNull(r.ZeroWindowAt);
-        Assert.True(r.FirstWouldBlockAt < r.ReadingResumedAt);
-        Assert.True(r.WouldBlockCount > 0);
-        Assert.True(r.MaxWindowAfterResume > 0);
-        Assert.Equal(128 * 1024, r.TotalRead);
-        // The plateau holds while stalled: the last stalled reading equals the peak.
-        Assert.Equal(r.PeakRecvQ, r.RecvQPlateau);
+        using var flow = LiveChart.Start(() => new FlowReading(reader.InQueue, reader.Info().RcvWnd ?? -1, writer.OutQueue, writer.Info().SndWnd ?? -1, 0, 0, 0),
+            s => LabCharts.TimeSeries("flow", "bytes", Series.From("reader Recv-Q", s, x => x.Elapsed.TotalSeconds, x => x.Value.RecvQ)),
+            _ => Interlocked.Increment(ref frames), every: TimeSpan.FromMilliseconds(5), atMost: TimeSpan.FromSeconds(20));
+        long written = 0;
+        var chunk = new byte[1024];
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            var r = writer.Write(chunk);
+            if (r.IsData) { written += r.Bytes; continue; }
+            Assert.True(r.IsWouldBlock, r.ToString());
+            if (!writer.WaitWritable(TimeSpan.FromMilliseconds(300))) break;   // full: no POLLOUT while nobody reads
+        }
+        Assert.True(Eventually.Holds(() => flow.Last.WriterSeesWindow == 0, TimeSpan.FromSeconds(2)), "the writer never saw a zero window");
+        Assert.Equal(32768, reader.ReceiveBufferSize);                 // 16 KiB asked, doubled
+        Assert.InRange(reader.InQueue, 4096, reader.ReceiveBufferSize);
+        Assert.True(writer.OutQueue > 0, "send queue " + writer.OutQueue);
+        Assert.Equal(written, reader.InQueue + writer.OutQueue);        // everything written sits in the two queues
+        long read = 0;
+        var buffer = new byte[64 * 1024];
+        while (read < written) read += reader.ReadSome(buffer, TimeSpan.FromSeconds(2));
+        Assert.True(writer.WaitWritable(TimeSpan.FromSeconds(2)), "room again once the reader read");
+        Assert.True(Eventually.Holds(() => flow.Last.WriterSeesWindow > 0, TimeSpan.FromSeconds(2)), "the window never reopened");
+        flow.Stop();
         Assert.True(frames >= 1);
-        Assert.Contains("reader Recv-Q", r.Chart().ToJson());
+        Assert.Contains("reader Recv-Q", flow.Chart().ToJson());
     }
 
     [Fact]
