@@ -1,7 +1,6 @@
-using System.Diagnostics;
-using Lab.Interop;
+using Lab.Charts;
+using Lab.Packets;
 using Lab.Sockets;
-using Tmds.Linux;
 
 namespace Lab.Experiments;
 
@@ -16,66 +15,66 @@ namespace Lab.Experiments;
 /// <param name="Read">Bytes the reading application has read so far.</param>
 public readonly record struct FlowReading(long RecvQ, long ReaderWindow, long SendQ, long WriterSeesWindow, long NotSent, long Written, long Read);
 
-/// <summary>A blocked write, timed: chapter 05.</summary>
-public static class ReadingAndSending
+/// <summary>
+/// One way of sending a request, timed and captured on one connection: chapter 05's write-write-read cells fill it in.
+/// It splits the capture into requests by sequence number, which is bookkeeping, not what the chapter is about.
+/// </summary>
+public sealed class ModeResult
 {
+    /// <summary>The way the requests were sent ("TCP_NODELAY", ...).</summary>
+    public required string Mode { get; init; }
+    /// <summary>Milliseconds per request: first write() to the last byte of the response read.</summary>
+    public required IReadOnlyList<double> Millis { get; init; }
+    public IReadOnlyList<TcpSegment> Segments { get; init; } = [];
+    public System.Net.IPEndPoint? ClientEndPoint { get; init; }
+    public bool Captured { get; init; }
+
+    public double Median => Stats.Percentile(Millis, 50);
+    public double P90 => Stats.Percentile(Millis, 90);
+    /// <summary>Requests that took 20 ms or more (a delayed-ACK stall; loopback round trips take tens of µs).</summary>
+    public int Stalls => Millis.Count(m => m >= 20);
+
+    /// <summary>Bytes per request and per response (to tell requests apart by sequence number).</summary>
+    public int RequestBytes { get; init; }
+    public int ResponseBytes { get; init; }
+
+    bool FromClient(TcpSegment s) => s.Source.Equals(ClientEndPoint);
+
     /// <summary>
-    /// A blocking write() into a full send queue: the writer fills both queues (non-blocking, until EAGAIN), switches
-    /// the socket to blocking and writes <paramref name="bytes"/> more, while the reader sleeps for
-    /// <paramref name="readerSleeps"/> and then reads everything. SO_SNDTIMEO (the sleep + 5 s) bounds the wait.
+    /// The captured segments of request <paramref name="i"/> (0-based), told apart by sequence numbers, not clocks:
+    /// the client's bytes of request i, the server's bytes of response i, and the pure ACKs acknowledging them.
     /// </summary>
-    public static BlockedWriteResult BlockedWrite(TimeSpan readerSleeps, int bytes = 1024, int receiveBuffer = 16 * 1024, int sendBuffer = 16 * 1024)
+    public IReadOnlyList<TcpSegment> SegmentsOf(int i)
     {
-        if (readerSleeps < TimeSpan.Zero || readerSleeps > TimeSpan.FromSeconds(10)) throw new ArgumentOutOfRangeException(nameof(readerSleeps), readerSleeps, "0-10 s.");
-        using var pair = ConnectedPair.Open(serverReceiveBuffer: receiveBuffer, clientSendBuffer: sendBuffer);
-        var w = pair.Client;
-        w.NonBlocking = true;
-        var chunk = new byte[1024];
-        long filled = 0;
-        var fill = Stopwatch.StartNew();
-        while (fill.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            var r = w.Write(chunk);
-            if (r.IsData) { filled += r.Bytes; continue; }
-            // EAGAIN. The queues take a moment to settle (the reader compacts its queue and re-advertises room, late
-            // ACKs free sent data): wait up to 300 ms for room. POLLOUT needs a third of the send buffer free, but a
-            // write needs only some room (sk_stream_memory_free), and on a busy machine late ACKs freed a little: the
-            // "blocking" write then returned at once. So full means a write still returns EAGAIN after the wait.
-            Sys.Poll(w.Handle, LibC.POLLOUT, 300, "writer");
-            r = w.Write(chunk);
-            if (r.IsData) { filled += r.Bytes; continue; }
-            break;
-        }
-        int recvQ = pair.Server.InQueue, sendQ = w.OutQueue;
-        w.NonBlocking = false;
-        Sys.SetTimeval(w.Handle, sys_socket.SO_SNDTIMEO, readerSleeps + TimeSpan.FromSeconds(5), "SO_SNDTIMEO");
-        long drained = 0;
-        var reader = Task.Factory.StartNew(() =>
-        {
-            Thread.Sleep(readerSleeps);
-            var buf = new byte[64 * 1024];
-            var until = Stopwatch.StartNew();
-            while (drained < filled + bytes && until.Elapsed < TimeSpan.FromSeconds(10))
-            {
-                if ((Sys.Poll(pair.Server.Handle, LibC.POLLIN, 50, "reader") & LibC.POLLIN) == 0) continue;
-                var r = pair.Server.Read(buf);
-                if (!r.IsData) break;
-                drained += r.Bytes;
-            }
-        }, TaskCreationOptions.LongRunning);
-        var sw = Stopwatch.StartNew();
-        var result = w.Write(new byte[bytes]);
-        var blocked = sw.Elapsed;
-        reader.Wait(TimeSpan.FromSeconds(12));
-        return new BlockedWriteResult(filled, recvQ, sendQ, readerSleeps.TotalMilliseconds, Math.Round(blocked.TotalMilliseconds, 1), result.ToString());
+        var clientData = Segments.FirstOrDefault(s => FromClient(s) && s.PayloadLength > 0);
+        var serverData = Segments.FirstOrDefault(s => !FromClient(s) && s.PayloadLength > 0);
+        if (clientData == null || serverData == null) return [];
+        uint c0 = clientData.Seq, s0 = serverData.Seq;
+        bool InRequest(uint offset, bool inclusiveEnd, int size) =>
+            inclusiveEnd ? offset > (uint)(i * size) && offset <= (uint)((i + 1) * size)
+                         : offset >= (uint)(i * size) && offset < (uint)((i + 1) * size);
+        return Segments.Where(s => FromClient(s)
+            ? (s.PayloadLength > 0 ? InRequest(unchecked(s.Seq - c0), false, RequestBytes) : InRequest(unchecked(s.Ack - s0), true, ResponseBytes))
+            : (s.PayloadLength > 0 ? InRequest(unchecked(s.Seq - s0), false, ResponseBytes) : InRequest(unchecked(s.Ack - c0), true, RequestBytes)))
+            .ToList();
+    }
+
+    /// <summary>Data segments the client sent per request, on average.</summary>
+    public double RequestSegmentsPerRequest =>
+        Captured ? Segments.Count(s => s.Source.Equals(ClientEndPoint) && s.PayloadLength > 0) / (double)Millis.Count : double.NaN;
+
+    /// <summary>One request's segments as tcpdump-like rows: time (ms from the request's first segment), direction, flags, bytes.</summary>
+    public IReadOnlyList<SegmentRow> Rows(int i)
+    {
+        var segs = SegmentsOf(i);
+        if (segs.Count == 0) return [];
+        var t0 = segs[0].Time;
+        return segs.Select(s => new SegmentRow(
+            Math.Round((s.Time - t0).TotalMilliseconds, 3),
+            FromClient(s) ? "client → server" : "server → client",
+            s.FlagText, s.PayloadLength, s.Window)).ToList();
     }
 }
 
-/// <summary>What <see cref="ReadingAndSending.BlockedWrite"/> measured.</summary>
-/// <param name="FilledBytes">Bytes write() accepted before EAGAIN: what the two queues hold together.</param>
-/// <param name="RecvQ">The reader's Recv-Q once full.</param>
-/// <param name="SendQ">The writer's Send-Q once full.</param>
-/// <param name="ReaderSleptMs">How long the reader did not read.</param>
-/// <param name="WriteBlockedMs">How long the blocking write() took to return.</param>
-/// <param name="WriteResult">What it returned.</param>
-public sealed record BlockedWriteResult(long FilledBytes, int RecvQ, int SendQ, double ReaderSleptMs, double WriteBlockedMs, string WriteResult);
+/// <summary>A captured segment as a table row.</summary>
+public sealed record SegmentRow(double Ms, string Direction, string Flags, int Bytes, int Window);

@@ -232,6 +232,13 @@ public sealed unsafe class Connection : IDisposable
         Sys.SetTimeval(Handle, sys_socket.SO_RCVTIMEO, timeout, $"SO_RCVTIMEO on {Subject}");
     }
 
+    /// <summary>SO_SNDTIMEO: a blocking Write into a full send queue returns WouldBlock after this long without room. TimeSpan.Zero waits forever (the default).</summary>
+    public void SetSendTimeout(TimeSpan timeout)
+    {
+        if (timeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "Use TimeSpan.Zero for no timeout, or a positive time.");
+        Sys.SetTimeval(Handle, sys_socket.SO_SNDTIMEO, timeout, $"SO_SNDTIMEO on {Subject}");
+    }
+
     int GetTcp(int name) => Sys.GetInt(Handle, sys_socket.IPPROTO_TCP, name, $"TCP option {name} on {Subject}");
     void SetTcp(int name, int value) => Sys.SetInt(Handle, sys_socket.IPPROTO_TCP, name, value, $"TCP option {name} on {Subject}");
 

@@ -23,16 +23,7 @@ public class ReadingAndSendingTests
         using var flow = LiveChart.Start(() => new FlowReading(reader.InQueue, reader.Info().RcvWnd ?? -1, writer.OutQueue, writer.Info().SndWnd ?? -1, 0, 0, 0),
             s => LabCharts.TimeSeries("flow", "bytes", Series.From("reader Recv-Q", s, x => x.Elapsed.TotalSeconds, x => x.Value.RecvQ)),
             _ => Interlocked.Increment(ref frames), every: TimeSpan.FromMilliseconds(5), atMost: TimeSpan.FromSeconds(20));
-        long written = 0;
-        var chunk = new byte[1024];
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            var r = writer.Write(chunk);
-            if (r.IsData) { written += r.Bytes; continue; }
-            Assert.True(r.IsWouldBlock, r.ToString());
-            if (!writer.WaitWritable(TimeSpan.FromMilliseconds(300))) break;   // full: no POLLOUT while nobody reads
-        }
+        var written = FillBothQueues(writer);
         Assert.True(Eventually.Holds(() => flow.Last.WriterSeesWindow == 0, TimeSpan.FromSeconds(2)), "the writer never saw a zero window");
         Assert.Equal(32768, reader.ReceiveBufferSize);                 // 16 KiB asked, doubled
         Assert.InRange(reader.InQueue, 4096, reader.ReceiveBufferSize);
@@ -62,12 +53,54 @@ public class ReadingAndSendingTests
     }
 
     [Fact]
-    public void ABlockingWriteWaitsForTheReader()
+    public async Task ABlockingWriteWaitsForTheReader()
     {
-        var r = ReadingAndSending.BlockedWrite(TimeSpan.FromMilliseconds(300));
-        Assert.InRange(r.WriteBlockedMs, 240, 2000);
-        Assert.Equal("Data(1024 bytes)", r.WriteResult);
-        Assert.True(r.RecvQ > 0 && r.SendQ > 0);
+        // Chapter 05's blocked-write cells: both queues full, the writer made blocking, the reader asleep for 300 ms.
+        using var pair = ConnectedPair.Open(serverReceiveBuffer: 16 * 1024, clientSendBuffer: 16 * 1024);
+        var (writer, reader) = (pair.Client, pair.Server);
+        var queued = FillBothQueues(writer);
+        Assert.True(reader.InQueue > 0 && writer.OutQueue > 0);
+        writer.NonBlocking = false;
+        writer.SetSendTimeout(TimeSpan.FromSeconds(5));
+        var draining = Task.Run(() =>
+        {
+            Thread.Sleep(300);
+            var buffer = new byte[64 * 1024];
+            for (long got = 0, n = 1; n > 0 && got < queued + 1024; got += n) n = reader.ReadSome(buffer, TimeSpan.FromSeconds(2));
+        }, TestContext.Current.CancellationToken);
+        var clock = Stopwatch.StartNew();
+        Assert.Equal("Data(1024 bytes)", writer.Write(new byte[1024]).ToString());
+        Assert.InRange(clock.Elapsed.TotalMilliseconds, 240, 2000);
+        await draining.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(0, reader.InQueue);
+    }
+
+    [Fact]
+    public void ASendTimeoutEndsABlockedWrite()
+    {
+        using var pair = ConnectedPair.Open(serverReceiveBuffer: 16 * 1024, clientSendBuffer: 16 * 1024);
+        FillBothQueues(pair.Client);
+        pair.Client.NonBlocking = false;
+        pair.Client.SetSendTimeout(TimeSpan.FromMilliseconds(200));
+        var clock = Stopwatch.StartNew();
+        Assert.True(pair.Client.Write(new byte[1024]).IsWouldBlock);   // SO_SNDTIMEO ran out: EAGAIN
+        Assert.InRange(clock.Elapsed.TotalMilliseconds, 150, 2000);
+    }
+
+    /// <summary>Writes 1 KiB at a time, non-blocking, until a write still finds no room after up to 300 ms in poll(2); returns the bytes written.</summary>
+    static long FillBothQueues(Connection writer)
+    {
+        writer.NonBlocking = true;
+        long written = 0;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            if (writer.Write(new byte[1024]) is { IsData: true } w) { written += w.Bytes; continue; }
+            writer.WaitWritable(TimeSpan.FromMilliseconds(300));
+            if (writer.Write(new byte[1024]) is { IsData: true } more) { written += more.Bytes; continue; }
+            break;
+        }
+        return written;
     }
 
     // Chapter 05's write-write-read cells, from the same primitives: a fresh pair, a server that answers each whole
