@@ -21,7 +21,7 @@ public class ReadingAndSendingTests
         var (writer, reader) = (pair.Client, pair.Server);
         writer.NonBlocking = true;
         var frames = 0;
-        using var flow = LiveChart.Start(() => new FlowReading(reader.InQueue, reader.Info().RcvWnd ?? -1, writer.OutQueue, writer.Info().SndWnd ?? -1, 0, 0, 0),
+        using var flow = LiveChart.Start(() => (RecvQ: reader.InQueue, WriterSeesWindow: writer.Info().SndWnd ?? -1),
             s => LabCharts.TimeSeries("flow", "bytes", Series.From("reader Recv-Q", s, x => x.Elapsed.TotalSeconds, x => x.Value.RecvQ)),
             _ => Interlocked.Increment(ref frames), every: TimeSpan.FromMilliseconds(5), atMost: TimeSpan.FromSeconds(20));
         var written = FillBothQueues(writer);
