@@ -1,11 +1,5 @@
-using Lab.Display;
 using System.Diagnostics;
-using System.Net;
-using Lab.Charts;
-using Lab.Hosts;
 using Lab.Interop;
-using Lab.Observe;
-using Lab.Packets;
 using Lab.Sockets;
 
 namespace Lab.Experiments;
@@ -77,8 +71,8 @@ public sealed class ParkedAcceptor : IDisposable
     public bool Waiting => _thread.IsAlive;
 
     /// <summary>
-    /// Looks at the thread until /proc shows it asleep in accept (at most <paramref name="within"/>; the library
-    /// re-enters accept4 every 100 ms, so a single look can catch it between two calls).
+    /// Looks at the thread until /proc shows it asleep in accept (at most <paramref name="within"/>: a look taken
+    /// before the thread has entered accept4, or while it is being woken, shows it elsewhere).
     /// </summary>
     public ThreadLook Look(TimeSpan? within = null)
     {
@@ -87,8 +81,8 @@ public sealed class ParkedAcceptor : IDisposable
         ThreadLook? inAccept = null;
         do
         {
-            // Prefer a reading that names the kernel function; wchan reads "0" in the instants the thread is between
-            // two accept4 calls or being woken.
+            // Prefer a reading that names the kernel function; wchan reads "0" in the instants the thread is entering
+            // accept4 or being woken.
             look = ThreadLook.Of(Tid);
             if (look.InAccept && look.WaitChannel != "0") return look;
             if (look.InAccept) inAccept ??= look;
@@ -105,7 +99,7 @@ public sealed class ParkedAcceptor : IDisposable
         return Result;
     }
 
-    /// <summary>Cancels the accept (within one 100 ms slice) and disposes what it accepted.</summary>
+    /// <summary>Cancels the accept (a signal wakes the thread: accept4 returns EINTR) and disposes what it accepted.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;   // twice is harmless (a chapter's clean-up cell, then Keep.One)
@@ -114,206 +108,5 @@ public sealed class ParkedAcceptor : IDisposable
         Result?.ConnectionOrNull?.Dispose();
         _cts.Dispose();
         LabResources.Untrack(this);
-    }
-}
-
-/// <summary>One client of <see cref="FullQueueLatency"/>.</summary>
-/// <param name="Client">0, 1, 2...</param>
-/// <param name="StartedAt">When its connect began, seconds from the start.</param>
-/// <param name="ConnectSeconds">How long until its own socket was ESTABLISHED (null: still in SYN-SENT at the end).</param>
-/// <param name="SynRetransmits">Retransmissions its socket counted (tcpi_total_retrans): resent SYNs.</param>
-/// <param name="AcceptedAt">When the application accepted it, seconds from the start (null: never).</param>
-public sealed record ClientLatency(int Client, double StartedAt, double? ConnectSeconds, long SynRetransmits, double? AcceptedAt);
-
-/// <summary>
-/// What clients see when the accept queue is full: the queue is filled first, then clients start (a little apart)
-/// while the application accepts one connection every <c>acceptEvery</c>. Each client's connect time is read from its
-/// own socket's state. Runs in a lab host so the counters are this experiment's alone.
-/// </summary>
-public sealed class FullQueueLatency
-{
-    FullQueueLatency(IReadOnlyList<ClientLatency> clients, CounterDelta counters, double elapsed, int linear)
-    { Clients = clients; Counters = counters; ElapsedSeconds = elapsed; SynLinearTimeouts = linear; }
-
-    /// <summary>net.ipv4.tcp_syn_linear_timeouts in the host during the run.</summary>
-    public int SynLinearTimeouts { get; }
-
-    /// <summary>
-    /// When a connecting socket sends its <paramref name="retransmission"/>-th SYN retransmission, in seconds after the
-    /// first SYN, per net/ipv4/tcp_timer.c: the RTO starts at TCP_TIMEOUT_INIT (1 s) and stays there while the socket
-    /// is in SYN-SENT and has not yet timed out more than tcp_syn_linear_timeouts times; then it doubles.
-    /// linear 0: 1, 3, 7, 15 s. linear 4 (the default): 1, 2, 3, 4, 5, 7, 11 s.
-    /// </summary>
-    public static double SynRetransmitAt(int retransmission, int linear) =>
-        retransmission <= linear + 1 ? retransmission : linear + 1 + Math.Pow(2, retransmission - linear) - 2;
-
-    public IReadOnlyList<ClientLatency> Clients { get; }
-    /// <summary>The host's counters that changed during the run (ListenOverflows, ListenDrops, Tcp.OutRsts...).</summary>
-    public CounterDelta Counters { get; }
-    public double ElapsedSeconds { get; }
-
-    /// <summary>Runs it in <paramref name="host"/>, bounded by <paramref name="maxDuration"/> (at most 20 s).</summary>
-    public static FullQueueLatency Run(NetHost host, int backlog, int clients, TimeSpan startApart, TimeSpan acceptEvery, TimeSpan maxDuration,
-        int? synLinearTimeouts = null)
-    {
-        if (maxDuration <= TimeSpan.Zero || maxDuration > TimeSpan.FromSeconds(20)) throw new ArgumentOutOfRangeException(nameof(maxDuration), maxDuration, "At most 20 s.");
-        if (clients is < 1 or > 50) throw new ArgumentOutOfRangeException(nameof(clients), clients, "1 to 50 clients.");
-        return host.Run(() =>
-        {
-            // Set in the host's namespace only; restored when the run ends.
-            using var linearScope = synLinearTimeouts is int l ? Sysctl.Set("net.ipv4.tcp_syn_linear_timeouts", l) : null;
-            int linear = (int)Sysctl.ReadInt("net.ipv4.tcp_syn_linear_timeouts");
-            using var listener = Listener.Open("127.0.0.1:0", backlog, new ListenerOptions { NonBlocking = true });
-            // Fill the accept queue: backlog+1 connections complete their handshakes and wait there.
-            var fillers = new List<Connection>();
-            var conns = new List<Connection>();
-            var accepted = new List<Connection>();
-            try
-            {
-                for (int i = 0; i <= backlog; i++) fillers.Add(Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(2)));
-                var spin = Stopwatch.StartNew();
-                while (!listener.ReadAcceptQueue().Full && spin.Elapsed < TimeSpan.FromSeconds(2)) Thread.Sleep(1);
-
-                _ = fillers[0].Info(); // warm up, so the clients start on time
-                var before = NetCounters.Read();
-                var clock = Stopwatch.StartNew();
-                var started = new double[clients];
-                var done = new double?[clients];
-                var retrans = new long[clients];
-                var acceptedAt = new Dictionary<int, double>(); // client port -> time
-                var portOf = new int[clients];
-                var nextAccept = acceptEvery / 2;
-                while (clock.Elapsed < maxDuration)
-                {
-                    var now = clock.Elapsed;
-                    if (conns.Count < clients && now >= startApart * conns.Count)
-                    {
-                        started[conns.Count] = now.TotalSeconds;
-                        var c = Client.BeginConnect(listener.LocalEndPoint);
-                        portOf[conns.Count] = c.LocalEndPoint.Port;
-                        conns.Add(c);
-                    }
-                    for (int i = 0; i < conns.Count; i++)
-                    {
-                        if (done[i] != null) continue;
-                        var info = conns[i].Info();
-                        if (info.State == TcpState.Established) { done[i] = clock.Elapsed.TotalSeconds - started[i]; retrans[i] = info.Retrans; }
-                        else retrans[i] = info.Retrans;
-                    }
-                    if (now >= nextAccept)
-                    {
-                        if (listener.TryAccept() is AcceptResult.Accepted a)
-                        {
-                            accepted.Add(a.Connection);
-                            acceptedAt[a.Connection.RemoteEndPoint.Port] = clock.Elapsed.TotalSeconds;
-                        }
-                        nextAccept += acceptEvery;
-                    }
-                    if (conns.Count == clients && done.All(d => d != null)) break;
-                    Thread.Sleep(2);
-                }
-                var elapsed = clock.Elapsed.TotalSeconds;
-                // Total retransmissions of the SYN: tcpi_total_retrans, read once more at the end.
-                for (int i = 0; i < conns.Count; i++) retrans[i] = TotalRetrans(conns[i], retrans[i]);
-                var counters = before.Diff(NetCounters.Read());
-                var rows = Enumerable.Range(0, conns.Count).Select(i => new ClientLatency(i, Math.Round(started[i], 3),
-                    done[i] is { } d ? Math.Round(d, 3) : null, retrans[i],
-                    acceptedAt.TryGetValue(portOf[i], out var at) ? Math.Round(at, 3) : null)).ToList();
-                return new FullQueueLatency(rows, counters, elapsed, linear);
-            }
-            finally
-            {
-                foreach (var c in fillers) c.Dispose();
-                foreach (var c in conns) c.Dispose();
-                foreach (var c in accepted) c.Dispose();
-            }
-        });
-    }
-
-    static long TotalRetrans(Connection c, long fallback)
-    {
-        try { return TcpInfo.ReadRaw(c.Handle, out _, "client").tcpi_total_retrans; } catch { return fallback; }
-    }
-
-    /// <summary>Each client's connect time, as bars.</summary>
-    public Figure Chart() => LabCharts.Bars($"Connect time per client, accept queue full (tcp_syn_linear_timeouts = {SynLinearTimeouts})",
-        "seconds until the client's socket was ESTABLISHED",
-        Clients.Select(c => ($"client {c.Client} ({c.SynRetransmits} SYN resent)", c.ConnectSeconds ?? ElapsedSeconds)));
-
-    /// <summary>Several runs side by side: each client's connect time.</summary>
-    public static Figure Compare(params FullQueueLatency[] runs) => LabCharts.GroupedBars(
-        "Connect time per client while the accept queue is full", "seconds until ESTABLISHED (unfinished: run length)",
-        Enumerable.Range(0, runs.Max(r => r.Clients.Count)).Select(i => $"client {i}").ToList(),
-        runs.Select(r => ($"tcp_syn_linear_timeouts = {r.SynLinearTimeouts}",
-            (IReadOnlyList<double>)r.Clients.Select(c => c.ConnectSeconds ?? r.ElapsedSeconds).ToList())).ToArray());
-}
-
-/// <summary>What the raw peer saw after its final ACK met a full accept queue.</summary>
-/// <param name="AbortOnOverflow">The host's net.ipv4.tcp_abort_on_overflow during the step.</param>
-/// <param name="QueueWhenAcked">The accept queue when the ACK was sent.</param>
-/// <param name="Answer">"RST" (the listener reset the connection), "SYN-ACK again" (it dropped the ACK and resent its SYN-ACK) or "nothing".</param>
-/// <param name="AnswerAfterMs">Milliseconds from the ACK to the answer.</param>
-/// <param name="ListenOverflows">TcpExt.ListenOverflows in the host during the step.</param>
-/// <param name="OutRsts">Tcp.OutRsts in the host during the step: segments carrying RST the host sent.</param>
-/// <param name="Segments">The segments the peer sent and received.</param>
-public sealed record OverflowStep(int AbortOnOverflow, AcceptQueueReading QueueWhenAcked, string Answer, double? AnswerAfterMs,
-    long ListenOverflows, long OutRsts, IReadOnlyList<TcpSegment> Segments)
-{
-    /// <summary>The exchange as a sequence diagram.</summary>
-    public Figure Chart() => LabCharts.Sequence(Segments, Segments[0].Source, "raw peer", "listener");
-}
-
-/// <summary>
-/// The stepped handshake against a full accept queue, all inside one lab host: a listener on the host's address, a
-/// raw peer (<see cref="RawTcpPeer"/>) in the same host sending SYN, then (after the SYN-ACK) the queue is filled
-/// by ordinary clients, then the peer sends its final ACK. net.ipv4.tcp_abort_on_overflow is set in the host's
-/// namespace only, in a scope restored before returning.
-/// </summary>
-public static class AcceptOverflow
-{
-    public static OverflowStep FinalAckMeetsFullQueue(NetHost host, int abortOnOverflow, int backlog = 1, TimeSpan? wait = null)
-    {
-        var waitFor = wait ?? TimeSpan.FromSeconds(2.5);
-        return host.Run(() =>
-        {
-            using var scope = Sysctl.Set("net.ipv4.tcp_abort_on_overflow", abortOnOverflow);
-            using var listener = Listener.Open(new IPEndPoint(host.Address, 0), backlog, new ListenerOptions { NonBlocking = true });
-            using var peer = RawTcpPeer.Open(host, listener.LocalEndPoint);
-            var fillers = new List<Connection>();
-            try
-            {
-                var before = NetCounters.Read();
-                peer.SendSyn();
-                if (peer.WaitForSynAck(TimeSpan.FromSeconds(3)) is null) throw new InvalidOperationException("No SYN-ACK to the raw peer's SYN.");
-                for (int i = 0; i <= backlog; i++) fillers.Add(Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(2)));
-                var spin = Stopwatch.StartNew();
-                while (!listener.ReadAcceptQueue().Full && spin.Elapsed < TimeSpan.FromSeconds(2)) Thread.Sleep(1);
-                var queue = listener.ReadAcceptQueue();
-                var ack = peer.SendAck();
-                var rstOrSynAck = WaitForAnswer(peer, waitFor);
-                var counters = before.Diff(NetCounters.Read());
-                string answer = rstOrSynAck is null ? "nothing" : rstOrSynAck.Flags.HasFlag(TcpFlags.Rst) ? "RST" : "SYN-ACK again";
-                double? after = rstOrSynAck is null ? null : Math.Round((rstOrSynAck.Time - ack.Time).TotalMilliseconds, 1);
-                List<TcpSegment> log;
-                lock (peer.Log) log = peer.Log.ToList();
-                return new OverflowStep(abortOnOverflow, queue, answer, after, counters[NetCounters.Names.ListenOverflows], counters[NetCounters.Names.OutRsts], log);
-            }
-            finally { foreach (var c in fillers) c.Dispose(); }
-        });
-    }
-
-    static TcpSegment? WaitForAnswer(RawTcpPeer peer, TimeSpan timeout)
-    {
-        // A reset, or the SYN-ACK sent again: whichever comes first.
-        var until = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < until)
-        {
-            var seg = peer.WaitForRst(TimeSpan.FromMilliseconds(50));
-            if (seg != null) return seg;
-            TcpSegment? synAck;
-            lock (peer.Log) synAck = peer.Log.Skip(2).FirstOrDefault(s => s.Flags.HasFlag(TcpFlags.Syn) && s.Flags.HasFlag(TcpFlags.Ack));
-            if (synAck != null) return synAck;
-        }
-        return null;
     }
 }

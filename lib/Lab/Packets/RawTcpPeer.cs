@@ -98,6 +98,13 @@ public sealed class RawTcpPeer : IDisposable
     public TcpSegment? WaitForRst(TimeSpan timeout) => Receive(s => s.Flags.HasFlag(TcpFlags.Rst), timeout);
 
     /// <summary>
+    /// Waits for the next segment from the listener that <paramref name="match"/> accepts (e.g. a reset or a SYN-ACK:
+    /// whichever answers first), up to <paramref name="timeout"/>; null when none came. Only segments that arrived
+    /// after this peer's last send count: earlier ones were logged, in order, when it sent.
+    /// </summary>
+    public TcpSegment? WaitFor(Func<TcpSegment, bool> match, TimeSpan timeout) => Receive(match, timeout);
+
+    /// <summary>
     /// Sends <paramref name="count"/> SYNs from the given source addresses (spoofed, one port each), spaced so the whole
     /// burst lasts at most <paramref name="maxDuration"/>. The sources must be in the lab's own hosts' subnets, so the
     /// SYN-ACKs go nowhere but a lab wire. Returns how many were sent. Bounded in count (at most 100,000) and time.
@@ -122,9 +129,24 @@ public sealed class RawTcpPeer : IDisposable
 
     TcpSegment Send(TcpFlags flags, uint seq, uint ack) => SendRaw(Local, flags, seq, ack, log: true);
 
+    // A segment the listener sent before this send (a SYN-ACK resent by its timer) waits in the raw socket until read:
+    // read it now, so the log keeps the wire's order and the next wait sees only what answers this send.
+    void LogWhatArrived()
+    {
+        var buffer = new byte[65536];
+        for (int i = 0; i < 1000; i++)
+        {
+            var n = _socket.Receive(buffer, 0);
+            if (n == 0) return;
+            var seg = TcpSegment.Parse(buffer.AsSpan(0, n), DateTime.UtcNow);
+            if (seg != null && seg.Source.Equals(Remote) && seg.Destination.Port == Local.Port) lock (Log) Log.Add(seg);
+        }
+    }
+
     TcpSegment SendRaw(IPEndPoint source, TcpFlags flags, uint seq, uint ack, bool log, ReadOnlySpan<byte> payload = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (log) LogWhatArrived();
         var tcp = TcpSegment.BuildIPv4(source, Remote, flags, seq, ack, 64240, payload);
         var packet = new byte[20 + tcp.Length];
         packet[0] = 0x45;                        // IPv4, 20-byte header

@@ -172,6 +172,13 @@ public sealed unsafe class Connection : IDisposable
         return IoResult.Data(sent);
     }
 
+    /// <summary>
+    /// poll(2) for POLLOUT, up to <paramref name="timeout"/>: true when a write would find room. For TCP that is when
+    /// the send queue's free space is at least a third of its buffer (sk_stream_is_writeable), not merely when one byte fits.
+    /// </summary>
+    public bool WaitWritable(TimeSpan timeout) =>
+        (Sys.Poll(Handle, Sys.POLLOUT_ERR_HUP, Math.Max(0, Sys.Milliseconds(timeout)), Subject) & LibC.POLLOUT) != 0;
+
     /// <summary>shutdown(2). ShutdownHow.Write sends FIN: the peer's reads see EndOfStream. A connection already reset (ENOTCONN) is left as is.</summary>
     public void Shutdown(ShutdownHow how)
     {
@@ -223,6 +230,13 @@ public sealed unsafe class Connection : IDisposable
     {
         if (timeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "Use TimeSpan.Zero for no timeout, or a positive time.");
         Sys.SetTimeval(Handle, sys_socket.SO_RCVTIMEO, timeout, $"SO_RCVTIMEO on {Subject}");
+    }
+
+    /// <summary>SO_SNDTIMEO: a blocking Write into a full send queue returns WouldBlock after this long without room. TimeSpan.Zero waits forever (the default).</summary>
+    public void SetSendTimeout(TimeSpan timeout)
+    {
+        if (timeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "Use TimeSpan.Zero for no timeout, or a positive time.");
+        Sys.SetTimeval(Handle, sys_socket.SO_SNDTIMEO, timeout, $"SO_SNDTIMEO on {Subject}");
     }
 
     int GetTcp(int name) => Sys.GetInt(Handle, sys_socket.IPPROTO_TCP, name, $"TCP option {name} on {Subject}");

@@ -164,6 +164,28 @@ public class ListenerTests
     }
 
     [Fact]
+    public void ListenZeroAdmitsExactlyOneConnectionOneAtATime()
+    {
+        // Chapter 03's check: the queue is full when it holds more than the limit, so listen(fd, 0) still lets one in.
+        using var l = Listener.Open("127.0.0.1:0", backlog: 0);
+        var clients = new List<Connection>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var c = Client.BeginConnect(l.LocalEndPoint);
+                clients.Add(c);
+                SpinWait.SpinUntil(() => c.State == TcpState.Established, TimeSpan.FromMilliseconds(300));
+                Lab.Observe.ListenQueues.Settled(l.LocalEndPoint);
+            }
+            Assert.Equal(new AcceptQueueReading(1, 0), l.ReadAcceptQueue());
+            Assert.Equal(1, clients.Count(c => c.State == TcpState.Established));
+            Assert.Equal(2, clients.Count(c => c.State == TcpState.SynSent));
+        }
+        finally { clients.ForEach(c => c.Dispose()); }
+    }
+
+    [Fact]
     public void BacklogAboveSomaxconnIsClamped()
     {
         int somaxconn = int.Parse(File.ReadAllText("/proc/sys/net/core/somaxconn").Trim());
