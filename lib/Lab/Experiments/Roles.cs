@@ -82,20 +82,23 @@ public static class Roles
     {
         ArgumentNullException.ThrowIfNull(topology);
         if (!topology.Running) throw new InvalidOperationException($"{topology.Name} is not running: Start it first (a stopped thread has no /proc entry).");
-        var threads = topology.Metrics.Workers.Where(w => w.ThreadId != 0).Select(w => (w.Name, w.Role, w.ThreadId)).ToList();
-        if (topology is RoleSplit { ListenerThreadId: > 0 } rs && threads.All(t => t.ThreadId != rs.ListenerThreadId))
-            threads.Insert(0, ("listen", WorkerRole.Loop, rs.ListenerThreadId));
         var until = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(2));
         List<ThreadWait> rows;
         do
         {
+            // Read the threads afresh each time: a worker that has not run yet has no thread id (seen in dotnet-repl:
+            // the acceptors were missing from the table, and "every acceptor is in accept" held for none of them).
+            var workers = topology.Metrics.Workers;
+            var threads = workers.Where(w => w.ThreadId != 0).Select(w => (w.Name, w.Role, w.ThreadId)).ToList();
+            if (topology is RoleSplit { ListenerThreadId: > 0 } rs && threads.All(t => t.ThreadId != rs.ListenerThreadId))
+                threads.Insert(0, ("listen", WorkerRole.Loop, rs.ListenerThreadId));
             rows = threads.Select(t =>
             {
                 var look = ThreadLook.Of(t.ThreadId);
                 return new ThreadWait(Comm(t.ThreadId) ?? t.Name, t.ThreadId, look.State, look.WaitChannel, look.Syscall, look.InAccept);
             }).ToList();
             bool acceptorsParked = threads.Zip(rows).Where(p => p.First.Role == WorkerRole.Acceptor).All(p => p.Second.InAccept);
-            if (acceptorsParked) break;
+            if (acceptorsParked && workers.All(w => w.ThreadId != 0)) break;
             Thread.Sleep(5);
         } while (DateTime.UtcNow < until);
         return rows;

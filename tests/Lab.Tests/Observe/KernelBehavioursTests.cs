@@ -68,3 +68,17 @@ public class KernelBehavioursTests
         Assert.All(KernelBehaviours.All(), b => Assert.False(string.IsNullOrWhiteSpace(b.HowKnown)));
     }
 }
+
+public class KernelSysctlNeedTests
+{
+    [Fact]
+    public void ACellNeedingASysctlThisKernelLacksIsSkippedWithWhatThisKernelDoes()
+    {
+        // The decision for an older kernel, taken here with a sysctl no kernel has.
+        var e = Assert.Throws<CellSkippedException>(() => Lab.Hosts.Needs.KernelSysctl("net.ipv4.lab_no_such_sysctl", "9.9", "it does the old thing"));
+        Assert.Contains($"This kernel ({File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}) has no net.ipv4.lab_no_such_sysctl: it came in Linux 9.9", e.Reason);
+        Assert.Contains("On this kernel it does the old thing.", e.Reason);
+        // And this kernel's branch: the sysctl exists, the cell runs.
+        Lab.Hosts.Needs.KernelSysctl("net.ipv4.tcp_syn_linear_timeouts", "6.5", "unused");
+    }
+}
