@@ -60,11 +60,14 @@ public class WakeOrderTests
     public void ASharedEdgeTriggeredEpollWakesTheLastWaiter() => Assert.Equal("222222222222", SharedEpoll(EpollEvents.Et).Order);
 
     [Fact]
-    public void ASharedLevelTriggeredEpollAlternatesTheTwoNewestWaiters()
+    public void ASharedLevelTriggeredEpollWakesMoreThanOneWaiter()
     {
+        // Level-triggered, epoll_wait puts the ready item back and wakes a second waiter, which races the first for the
+        // connection. The order is that race's outcome (measured here: 212121212121 in some runs, 200000010101 or
+        // 222220020202 in others, with empty wake-ups), so what is checked is what every run showed (22 of 22): the
+        // connections do not all go to one thread, as they do edge-triggered.
         var run = SharedEpoll(EpollEvents.None);
-        Assert.Equal("212121212121", run.Order);
-        Assert.Equal(0, run.PerThread[0]);
+        Assert.True(run.PerThread.Count(n => n > 0) >= 2, run.ToString());
     }
 
     [Fact]
