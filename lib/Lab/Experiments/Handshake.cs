@@ -112,61 +112,6 @@ public sealed class HandshakeBench : IDisposable
 public sealed record SynQueueProbe(int Backlog, int SynsSent, int SynRecv, int AcceptQueue,
     long ReqQFullDoCookies, long SyncookiesSent, long ReqQFullDrop, long Syncookies);
 
-/// <summary>Chapter 02's queue experiments.</summary>
-public static class Handshake
-{
-    /// <summary>
-    /// Opens a listener (backlog <paramref name="backlog"/>) on this host's veth address and sends it
-    /// <paramref name="syns"/> SYNs from the other host, each from a different source port, never finishing a handshake.
-    /// The other host's resets are dropped by an nftables rule in its namespace (without it, its kernel would answer
-    /// each SYN-ACK with RST and the request sockets would vanish). Reads the SYN queue and the counters after
-    /// <paramref name="settle"/>. Bounded: at most 10,000 SYNs, sent within 2 s.
-    /// </summary>
-    public static SynQueueProbe ProbeSynQueue(NetHost host, int backlog, int syns, TimeSpan? settle = null)
-    {
-        if (syns is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(syns), syns, "Send 1 to 10,000 SYNs.");
-        using var listener = Listener.Open(new IPEndPoint(host.HostAddress, 0), backlog);
-        using var noResets = host.AddRule("output", $"tcp dport {listener.Port} tcp flags rst drop");
-        using var peer = RawTcpPeer.Open(host, listener.LocalEndPoint);
-        using var watch = NetCounters.Watch();
-        int sent = peer.SendSynFlood([host.Address], syns, TimeSpan.FromSeconds(2));
-        Thread.Sleep(settle ?? TimeSpan.FromMilliseconds(300));
-        var q = ListenQueues.ForPort(listener.LocalEndPoint);
-        var d = watch.Changes;
-        return new SynQueueProbe(backlog, sent, q.SynQueue, q.AcceptQueue,
-            d[NetCounters.Names.TCPReqQFullDoCookies], d[NetCounters.Names.SyncookiesSent], d[NetCounters.Names.TCPReqQFullDrop],
-            Sysctl.ReadInt("net.ipv4.tcp_syncookies"));
-    }
-
-    /// <summary>
-    /// Starts <paramref name="clients"/> connects to <paramref name="listener"/> at once, then accepts one connection
-    /// every <paramref name="acceptEvery"/> until all are accepted or <paramref name="maxDuration"/> runs out. Reads, at
-    /// the end, what each side holds and which counters moved. The clients are closed at the end.
-    /// </summary>
-    public static SlowAcceptorOutcome SlowAcceptor(Listener listener, int clients, TimeSpan acceptEvery, TimeSpan maxDuration)
-    {
-        if (clients is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(clients), clients, "Use 1 to 1000 clients.");
-        if (maxDuration <= TimeSpan.Zero || maxDuration > TimeSpan.FromMinutes(2))
-            throw new ArgumentOutOfRangeException(nameof(maxDuration), maxDuration, "Give the acceptor more than 0 and at most 2 minutes.");
-        var before = NetCounters.Read();
-        using var group = Clients.Open(listener.LocalEndPoint, clients);
-        var accepted = new List<Connection>();
-        var clock = Stopwatch.StartNew();
-        try
-        {
-            while (accepted.Count < clients && clock.Elapsed < maxDuration)
-            {
-                Thread.Sleep(acceptEvery);
-                if (listener.TryAccept() is AcceptResult.Accepted a) accepted.Add(a.Connection);
-            }
-            var queues = ListenQueues.ForPort(listener.LocalEndPoint);
-            return new SlowAcceptorOutcome(clients, accepted.Count, group.CountIn(TcpState.Established), group.CountIn(TcpState.SynSent),
-                queues.AcceptQueue, queues.SynQueue, before.Diff(NetCounters.Read()));
-        }
-        finally { foreach (var c in accepted) c.Dispose(); }
-    }
-}
-
 /// <summary>What a slow acceptor left behind, read from both sides when it stopped.</summary>
 /// <param name="Clients">Clients that connected at once.</param>
 /// <param name="Served">Connections the application accepted.</param>

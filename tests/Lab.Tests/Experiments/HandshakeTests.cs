@@ -42,17 +42,33 @@ public class HandshakeTests
     {
         Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin) && Capabilities.Has(Capability.NetRaw), "needs CAP_NET_ADMIN and CAP_NET_RAW");
         Assert.SkipUnless(Sysctl.ReadInt("net.ipv4.tcp_syncookies") == 1, "measures the syncookies=1 default");
+        // Chapter 02's cells: raw SYNs from the other host, its resets dropped, the listener's queues read after.
         using var host = NetHost.Create("hsq");
-        var p = Handshake.ProbeSynQueue(host, 3, 12);
-        Assert.InRange(p.SynRecv, ListenQueues.OneAtATime(3), ListenQueues.Racing(3));
-        Assert.True(p.ReqQFullDoCookies >= 8, p.ToString());
+        using var listener = Listener.Open(new System.Net.IPEndPoint(host.HostAddress, 0), 3);
+        using var noResets = host.AddRule("output", $"tcp dport {listener.Port} tcp flags rst drop");
+        using var peer = Lab.Packets.RawTcpPeer.Open(host, listener.LocalEndPoint);
+        var before = NetCounters.Read();
+        Assert.Equal(12, peer.SendSynFlood([host.Address], 12, TimeSpan.FromSeconds(2)));
+        Thread.Sleep(300);
+        var q = ListenQueues.ForPort(listener.LocalEndPoint);
+        var moved = before.Diff(NetCounters.Read());
+        Assert.InRange(q.SynQueue, 3 + KernelBehaviours.SynQueueExtra, 3 + KernelBehaviours.SynQueueExtra - 1 + Environment.ProcessorCount);
+        Assert.True(moved[NetCounters.Names.TCPReqQFullDoCookies] >= 8, moved.ToString());
     }
 
     [Fact]
     public void ASlowAcceptorStrandsClientsWhoseCookieAckMetAFullQueue()
     {
         using var listener = Listener.Open("127.0.0.1:0", 3);
-        var outcome = Handshake.SlowAcceptor(listener, 10, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(4));
+        var before = NetCounters.Read();
+        using var crowd = Clients.Open(listener.LocalEndPoint, 10);
+        var served = new List<Connection>();
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); served.Count < 10 && clock.Elapsed < TimeSpan.FromSeconds(4); Thread.Sleep(250))
+            if (listener.TryAccept() is AcceptResult.Accepted a) served.Add(a.Connection);
+        var q = ListenQueues.ForPort(listener.LocalEndPoint);
+        var outcome = new SlowAcceptorOutcome(10, served.Count, crowd.CountIn(TcpState.Established), crowd.CountIn(TcpState.SynSent),
+            q.AcceptQueue, q.SynQueue, before.Diff(NetCounters.Read()));
+        foreach (var c in served) c.Dispose();
         Assert.True(outcome.Served >= 4, $"served {outcome.Served}");
         Assert.Equal(10, outcome.ClientsEstablished + outcome.ClientsSynSent);
         // A stranded client is ESTABLISHED with nothing on the server's side: only a cookie ACK dropped at a full
