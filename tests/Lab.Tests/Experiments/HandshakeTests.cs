@@ -63,8 +63,11 @@ public class HandshakeTests
         var before = NetCounters.Read();
         using var crowd = Clients.Open(listener.LocalEndPoint, 10);
         var served = new List<Connection>();
-        for (var clock = System.Diagnostics.Stopwatch.StartNew(); served.Count < 10 && clock.Elapsed < TimeSpan.FromSeconds(4); Thread.Sleep(250))
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); served.Count < 10 && clock.Elapsed < TimeSpan.FromSeconds(4); )
+        {
+            Thread.Sleep(250);   // busy first: the queue fills before the first accept, as in the chapter
             if (listener.TryAccept() is AcceptResult.Accepted a) served.Add(a.Connection);
+        }
         var q = ListenQueues.ForPort(listener.LocalEndPoint);
         var outcome = new SlowAcceptorOutcome(10, served.Count, crowd.CountIn(TcpState.Established), crowd.CountIn(TcpState.SynSent),
             q.AcceptQueue, q.SynQueue, before.Diff(NetCounters.Read()));
