@@ -209,8 +209,11 @@ public class SockDiagTests
     [Fact]
     public void NobodyListeningIsAValueNotAnError()
     {
-        int port;
-        using (var l = TestSockets.Listen(1)) port = l.Port();
+        // A port nobody listens on, held by a socket that is bound but not listening: a port freed by closing a
+        // listener could be handed at once to another test's listener (N3 on a fresh clone read one, backlog 1).
+        using var holder = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        holder.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        int port = ((System.Net.IPEndPoint)holder.LocalEndPoint!).Port;
         var q = ListenQueues.ForPort(port);
         Assert.Equal((0, 0, 0, 0), (q.Listeners, q.AcceptQueue, q.AcceptLimit, q.SynQueue));
         Assert.Contains("no listener", q.ToString());
