@@ -24,7 +24,7 @@ public static class Needs
     /// </summary>
     public static void KernelSysctl(string name, string since, string here, string? wouldShow = null)
     {
-        if (File.Exists("/proc/sys/" + name.Replace('.', '/'))) return;
+        if (Lab.Observe.Sysctl.Exists(name)) return;
         var release = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
         throw new CellSkippedException(
             $"This kernel ({release}) has no {name}: it came in Linux {since}. On this kernel {here}. " +

@@ -143,5 +143,5 @@ public static class KernelBehaviours
     }
 
     static int? SysctlOrNull(string name) =>
-        File.Exists("/proc/sys/" + name.Replace('.', '/')) ? (int)Sysctl.ReadInt(name) : null;
+        Sysctl.Exists(name) ? (int)Sysctl.ReadInt(name) : null;
 }

@@ -57,6 +57,10 @@ public static class Sysctl
         return "/proc/sys/" + (name.Contains('/') ? name : name.Replace('.', '/'));
     }
 
+    /// <summary>True when this kernel has the sysctl (its /proc/sys file exists): a sysctl added in a later
+    /// Linux (tcp_syn_linear_timeouts in 6.5, tcp_migrate_req in 5.14) is absent on an older one.</summary>
+    public static bool Exists(string name) => File.Exists(PathOf(name));
+
     /// <summary>The sysctl's current value, whitespace as the kernel prints it but without the trailing newline.</summary>
     public static string Read(string name)
     {

@@ -19,12 +19,23 @@ public class SysctlTests
     {
         foreach (var k in Sysctl.Known)
         {
-            if (!File.Exists(Sysctl.PathOf(k.Name))) continue; // e.g. tcp_migrate_req before 5.14
+            if (!Sysctl.Exists(k.Name)) continue; // e.g. tcp_migrate_req before 5.14
             Assert.Equal(Normalize(Tool.Run("sysctl", "-n", k.Name)), Normalize(Sysctl.Read(k.Name)));
         }
         Assert.Equal(long.Parse(Tool.Run("sysctl", "-n", "net.core.somaxconn").Trim()), Sysctl.ReadInt("net.core.somaxconn"));
         var range = Sysctl.ReadInts("net.ipv4.ip_local_port_range");
         Assert.Equal(Normalize(Tool.Run("sysctl", "-n", "net.ipv4.ip_local_port_range")), $"{range[0]} {range[1]}");
+    }
+
+    [Fact]
+    public void ExistsSaysWhatSysctlSays()
+    {
+        // sysctl(8) is the reference: it prints a value for a sysctl this kernel has and fails for one it lacks.
+        Assert.True(Sysctl.Exists("net.core.somaxconn"));
+        Assert.True(Sysctl.Exists("net.ipv4.tcp_syncookies"));
+        Assert.False(Sysctl.Exists("net.ipv4.tcp_no_such_sysctl"));
+        Assert.Throws<InvalidOperationException>(() => Tool.Run("sysctl", "-n", "net.ipv4.tcp_no_such_sysctl"));
+        Assert.Throws<SysctlException>(() => Sysctl.Exists("../../etc/passwd"));
     }
 
     [Fact]
