@@ -25,6 +25,7 @@ public static class errno
     public const int EPIPE = 32;
     public const int ERANGE = 34;
     public const int ENOSYS = 38;
+    public const int ETIME = 62;
     public const int ENONET = 64;
     public const int EPROTO = 71;
     public const int ENOTSOCK = 88;
@@ -54,4 +55,5 @@ public static class errno
     public const int EHOSTUNREACH = 113;
     public const int EALREADY = 114;
     public const int EINPROGRESS = 115;
+    public const int ECANCELED = 125;
 }

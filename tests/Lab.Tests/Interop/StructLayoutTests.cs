@@ -55,6 +55,30 @@ public class StructLayoutTests
     }
 
     [Fact]
+    public void IoUringStructsAndConstants()
+    {
+        var rename = new Dictionary<string, string> { ["op_flags"] = "accept_flags" };
+        // Debian 12's header is Linux 6.1's: the fields Linux 6.5 named user_addr (IORING_SETUP_NO_MMAP) and flags
+        // (IOU_PBUF_RING_MMAP) were still reserved there, at the same offsets.
+        var offsets61 = new Dictionary<string, string> { ["user_addr"] = "resv2" };
+        var bufReg61 = new Dictionary<string, string> { ["flags"] = "pad" };
+        new CLayout("linux/io_uring.h", "linux/time_types.h", "sys/mman.h", "sys/syscall.h")
+            .Struct<io_sqring_offsets>("struct io_sqring_offsets", offsets61)
+            .Struct<io_cqring_offsets>("struct io_cqring_offsets", offsets61)
+            .Struct<io_uring_params>("struct io_uring_params")
+            .Struct<io_uring_sqe>("struct io_uring_sqe", rename)
+            .Struct<io_uring_cqe>("struct io_uring_cqe")
+            .Struct<io_uring_buf>("struct io_uring_buf")
+            .Struct<io_uring_buf_reg>("struct io_uring_buf_reg", bufReg61)
+            .Struct<io_uring_getevents_arg>("struct io_uring_getevents_arg")
+            .Struct<__kernel_timespec>("struct __kernel_timespec")
+            .Raw("static_assert(offsetof(struct io_uring_buf_ring, tail) == offsetof(struct io_uring_buf, resv), \"the buffer ring's tail is the first entry's resv\");")
+            .Constants(typeof(io_uring))
+            .Constants(typeof(io_uring_sys), cName: n => n.StartsWith("SYS_", StringComparison.Ordinal) ? "__NR_" + n[4..] : n)
+            .Compile("io_uring");
+    }
+
+    [Fact]
     public void SocketStructsAndConstants()
     {
         new CLayout("sys/socket.h", "netinet/in.h", "sys/time.h", "sys/ioctl.h", "linux/sockios.h", "errno.h")
