@@ -5,7 +5,7 @@ public static class TopologyCatalog
 {
     /// <summary>The models' names as <see cref="Create"/> takes them (kebab-case; the class names work too).</summary>
     public static IReadOnlyList<string> Names { get; } =
-        ["single-thread-loop", "dispatcher-workers", "request-dispatch", "shared-socket-acceptors", "reuse-port-shards", "role-split"];
+        ["single-thread-loop", "dispatcher-workers", "request-dispatch", "shared-socket-acceptors", "reuse-port-shards", "role-split", "io-uring-accept"];
 
     /// <summary>Every topology and variant, as (label, factory): the five models with each acceptor variant, and chapter 06's role split.</summary>
     public static IReadOnlyList<(string Label, Func<TopologyOptions, Topology> Create)> All { get; } =
@@ -17,14 +17,16 @@ public static class TopologyCatalog
         ("ReusePortShards", o => new ReusePortShards(o)),
         // Chapter 06's server: one listener thread, acceptor threads in blocking accept, reader threads with epoll.
         ($"RoleSplit/{DefaultRoles}", o => Create("role-split", o, DefaultRoles)),
+        // Beyond the notes: the kernel accepts and reads into the ring (io_uring multishot accept and receive).
+        ("IoUringAccept", o => new IoUringAccept(o)),
     ];
 
     /// <summary>
     /// Makes (does not start) the topology called <paramref name="name"/>: "single-thread-loop" (or "node"),
     /// "dispatcher-workers" ("memcached"), "request-dispatch" ("ramcloud"), "shared-socket-acceptors" ("nginx") with
     /// <paramref name="variant"/> (blocking-accept, epoll-per-thread, epoll-exclusive, shared-epoll, accept-mutex), or
-    /// "reuse-port-shards" ("reuseport"), or chapter 06's "role-split" with <paramref name="variant"/> "A-acceptors-R-readers"
-    /// (default 2-acceptors-3-readers).
+    /// "reuse-port-shards" ("reuseport"), chapter 06's "role-split" with <paramref name="variant"/> "A-acceptors-R-readers"
+    /// (default 2-acceptors-3-readers), or "io-uring-accept" ("io-uring").
     /// </summary>
     public static Topology Create(string name, TopologyOptions? options = null, string? variant = null)
     {
@@ -39,6 +41,7 @@ public static class TopologyCatalog
             "sharedsocketacceptors" or "nginx" => new SharedSocketAcceptors(options, ParseVariant(variant)),
             "reuseportshards" or "reuseport" => new ReusePortShards(options),
             "rolesplit" => NewRoleSplit(variant, options),
+            "iouringaccept" or "iouring" => new IoUringAccept(options),
             _ => throw new ArgumentException($"No topology called '{name}'. Use one of: {string.Join(", ", Names)}.", nameof(name)),
         };
     }
