@@ -14,6 +14,7 @@ public static class KernelBehaviours
 {
     static readonly Lazy<int> MeasuredSynQueueExtra = new(() => MeasureQueueExtra(synQueue: true));
     static readonly Lazy<int> MeasuredAcceptQueueExtra = new(() => MeasureQueueExtra(synQueue: false));
+    static readonly Lazy<string?> MeasuredIoUring = new(IoUring.WhyUnavailable);
 
     /// <summary>This kernel's release (uname -r).</summary>
     public static string Release => File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
@@ -38,6 +39,13 @@ public static class KernelBehaviours
 
     /// <summary>The same for the accept queue (<c>sk_acceptq_is_full</c>): 1 on every kernel the lab knows of.</summary>
     public static int AcceptQueueExtra => MeasuredAcceptQueueExtra.Value;
+
+    /// <summary>
+    /// Null when io_uring's multishot accept works here (measured once per process: a ring took a loopback connection
+    /// and stayed armed); else why not, in the reader's terms (the sysctl that disables it, a seccomp profile, an
+    /// older kernel).
+    /// </summary>
+    public static string? IoUringUnavailable => MeasuredIoUring.Value;
 
     /// <summary>
     /// The gap in seconds before SYN number <paramref name="retransmission"/> + 1 (1 = the first retransmission): 1 s for
@@ -66,6 +74,7 @@ public static class KernelBehaviours
         SynQueueBound(SynQueueExtra),
         SynSchedule(SynLinearTimeouts),
         MigrateRequests(MigrateReq),
+        IoUringAccept(IoUringUnavailable),
         new("pruning of a crowded SYN queue",
             "a request socket in a more-than-half-full SYN queue expires after 2 SYN-ACK retransmissions (about 7 s), not tcp_synack_retries",
             null, "not probed (it takes 7 s); reqsk_timer_handler has pruned this way since Linux 2.6", "04"),
@@ -100,6 +109,13 @@ public static class KernelBehaviours
         : "closing one SO_REUSEPORT listener moves its queued connections to another listener of the group",
         migrate is null ? "Linux 5.14 and later can migrate them (net.ipv4.tcp_migrate_req = 1)" : null,
         migrate is null ? "net.ipv4.tcp_migrate_req does not exist here" : $"net.ipv4.tcp_migrate_req = {migrate}", "11");
+
+    /// <summary>io_uring's accept path, from the measurement (null: multishot accept works).</summary>
+    public static Behaviour IoUringAccept(string? unavailable) => new("io_uring multishot accept",
+        unavailable is null ? "one IORING_OP_ACCEPT request takes every connection (IORING_ACCEPT_MULTISHOT): the IoUringAccept model runs"
+                            : $"not usable here: {unavailable}",
+        unavailable is null ? null : "Linux 5.19 and later, with kernel.io_uring_disabled = 0, accept with one multishot request; the IoUringAccept model and its cells are skipped here",
+        "measured: a ring's multishot accept on a loopback listener, one client", "none yet (the IoUringAccept model: lab serve io-uring-accept, lab bench)");
 
     /// <summary>
     /// A check's claim for a queue bound: what it expects on this kernel, and, where this kernel is older, what newer

@@ -146,6 +146,31 @@ public sealed unsafe class IoUring : IDisposable
     public static int? DisabledSysctl() =>
         Lab.Observe.Sysctl.Exists("kernel.io_uring_disabled") ? (int)Lab.Observe.Sysctl.ReadInt("kernel.io_uring_disabled") : null;
 
+    /// <summary>
+    /// Null when a ring can be made here and its multishot accept takes a loopback connection and stays armed; else
+    /// why not, with the fix. Bounded: one client, at most 2 s.
+    /// </summary>
+    public static string? WhyUnavailable()
+    {
+        try
+        {
+            using var listener = Listener.Open("127.0.0.1:0", 1, new ListenerOptions { NonBlocking = true, Backlog = 1 });
+            using var ring = Create(8);
+            ring.Accept(listener.Handle, userData: 1);
+            ring.Submit();
+            using var client = Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(2));
+            ring.Wait(1, TimeSpan.FromSeconds(2));
+            var got = ring.Reap();
+            foreach (var c in got) if (c.Result >= 0) Tmds.Linux.LibC.close(c.Result);
+            if (got.Count == 0) return "a multishot accept on loopback completed nothing within 2 s";
+            if (got[0].Result < 0)
+                return got[0].Errno == EINVAL ? "this kernel has no multishot accept (IORING_ACCEPT_MULTISHOT came in Linux 5.19)"
+                                              : $"the ring's accept failed: {ErrnoNames.NameAndText(got[0].Errno)}";
+            return got[0].More ? null : "this kernel's io_uring accept is one-shot only (multishot came in Linux 5.19)";
+        }
+        catch (SyscallException e) { return e.Message; }
+    }
+
     io_uring_sqe* Next(string what)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);

@@ -39,17 +39,22 @@ public class DoctorTests
     {
         var report = Lab.Cli.Doctor.Doctor.Examine(Chapters());
         Assert.Equal(new[] { "accept queue bound", "SYN queue bound", "SYN retransmission schedule", "SO_REUSEPORT request migration",
-            "pruning of a crowded SYN queue" }, report.Behaviours.Select(b => b.Name));
+            "io_uring multishot accept", "pruning of a crowded SYN queue" }, report.Behaviours.Select(b => b.Name));
         var text = Lab.Cli.Doctor.Doctor.Render(report);
         Assert.Contains("How this kernel behaves where kernels differ", text);
         // This kernel (6.x) measures backlog + 1 for both queues and has tcp_syn_linear_timeouts.
         Assert.Contains("✓ SYN queue bound: holds backlog + 1 half-open requests", text);
         Assert.Contains($"net.ipv4.tcp_syn_linear_timeouts = {File.ReadAllText("/proc/sys/net/ipv4/tcp_syn_linear_timeouts").Trim()}", text);
+        // io_uring is on here (kernel.io_uring_disabled = 0), and the measurement says so.
+        Assert.Contains("✓ io_uring multishot accept: one IORING_OP_ACCEPT request takes every connection", text);
         // An older kernel's line, rendered from the same decision logic, says what newer kernels do.
-        var older = report with { Behaviours = [Lab.Observe.KernelBehaviours.SynQueueBound(0), Lab.Observe.KernelBehaviours.SynSchedule(null)] };
+        var older = report with { Behaviours = [Lab.Observe.KernelBehaviours.SynQueueBound(0), Lab.Observe.KernelBehaviours.SynSchedule(null),
+            Lab.Observe.KernelBehaviours.IoUringAccept(Lab.Sockets.IoUring.SetupFailure(Lab.Interop.errno.ENOSYS).Message)] };
         var olderText = Lab.Cli.Doctor.Doctor.Render(older);
         Assert.Contains("◐ SYN queue bound: holds backlog half-open requests", olderText);
         Assert.Contains("newer kernels: Linux 6.5 and later", olderText);
+        Assert.Contains("◐ io_uring multishot accept: not usable here: io_uring_setup() failed: ENOSYS", olderText);
+        Assert.Contains("CONFIG_IO_URING", olderText);
     }
 
     [Fact]
