@@ -30,4 +30,14 @@ public static class Needs
             $"This kernel ({release}) has no {name}: it came in Linux {since}. On this kernel {here}. " +
             "The cell shows what newer kernels do (`lab doctor` lists how this kernel behaves).", wouldShow);
     }
+
+    /// <summary>
+    /// Skips the cell where io_uring's multishot accept cannot run (measured once: <see cref="Lab.Observe.KernelBehaviours.IoUringUnavailable"/>),
+    /// saying why and what fixes it.
+    /// </summary>
+    public static void IoUring(string? wouldShow = null)
+    {
+        if (Lab.Observe.KernelBehaviours.IoUringUnavailable is string why)
+            throw new CellSkippedException($"This cell needs io_uring's multishot accept, which is not usable here: {why}", wouldShow);
+    }
 }
