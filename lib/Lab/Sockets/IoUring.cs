@@ -54,6 +54,7 @@ public sealed unsafe class IoUring : IDisposable
     readonly HashSet<ulong> _acceptTags = new();   // user_data of accepts: their unreaped fds are closed on Dispose
     readonly Dictionary<ulong, MemoryHandle> _pins = new();
     uint _queuedTail, _flushedTail;
+    readonly HashSet<ushort> _groups = new();   // provided-buffer groups registered on this ring
     int _disposed, _closing;
 
     IoUring(Fd ring, in io_uring_params p)
@@ -104,6 +105,16 @@ public sealed unsafe class IoUring : IDisposable
     public uint Features { get; }
     /// <summary>How many io_uring_enter(2) calls this ring made: the only system calls its requests cost.</summary>
     public long Enters { get; private set; }
+    /// <summary>A buffer group id not yet used on this ring (for <see cref="ProvidedBuffers.Register"/>).</summary>
+    internal ushort NextGroup()
+    {
+        lock (_groups)
+            for (ushort g = 0; ; g++) if (!_groups.Contains(g)) return g;
+    }
+
+    internal void GroupRegistered(ushort group) { lock (_groups) _groups.Add(group); }
+    internal void GroupUnregistered(ushort group) { lock (_groups) _groups.Remove(group); }
+
     /// <summary>Requests queued and not yet submitted.</summary>
     public int Queued => (int)(_queuedTail - _flushedTail);
 
@@ -282,14 +293,18 @@ public sealed unsafe class IoUring : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(completions);
         if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan) throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "Give a timeout of 0 or more, or Timeout.InfiniteTimeSpan.");
         if (Ready >= completions) { if (Queued > 0) Submit(); return Ready; }
-        if (timeout == Timeout.InfiniteTimeSpan) { Enter((uint)completions, null); return Ready; }
-        long deadline = Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
-        while (true)
+        // io_uring_enter can return before min_complete results are in (after running task work, or a signal): wait
+        // again with the time left until there are enough or the time is up.
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
+        do
         {
+            if (deadline == long.MaxValue) { Enter((uint)completions, null); continue; }
             long leftMs = Math.Max(0, deadline - Environment.TickCount64);
             var ts = new __kernel_timespec { tv_sec = leftMs / 1000, tv_nsec = leftMs % 1000 * 1_000_000 };
-            if (Enter((uint)completions, &ts) >= 0 || Ready >= completions || Environment.TickCount64 >= deadline) return Ready;
+            Enter((uint)completions, &ts);
         }
+        while (Ready < completions && Environment.TickCount64 < deadline);
+        return Ready;
     }
 
     /// <summary>Results in the completion ring, not yet reaped.</summary>
@@ -426,8 +441,12 @@ public sealed unsafe class ProvidedBuffers : IDisposable
     /// <summary>Bytes in each buffer.</summary>
     public int Size { get; }
 
-    /// <summary>Registers <paramref name="count"/> buffers (a power of two, 1-32768) of <paramref name="size"/> bytes as group <paramref name="group"/> of <paramref name="ring"/>.</summary>
-    public static ProvidedBuffers Register(IoUring ring, ushort group, int count = 64, int size = 4096)
+    /// <summary>
+    /// Registers <paramref name="count"/> buffers (a power of two, 1-32768) of <paramref name="size"/> bytes with
+    /// <paramref name="ring"/>, as group <paramref name="group"/> (default: one this ring has not used, so a cell
+    /// re-run beside the previous run's buffers does not collide).
+    /// </summary>
+    public static ProvidedBuffers Register(IoUring ring, ushort? group = null, int count = 64, int size = 4096)
     {
         ArgumentNullException.ThrowIfNull(ring);
         if (count is < 1 or > 32768 || !int.IsPow2(count)) throw new ArgumentOutOfRangeException(nameof(count), count, "A buffer ring holds 1 to 32768 buffers, a power of two (e.g. 64).");
@@ -437,7 +456,8 @@ public sealed unsafe class ProvidedBuffers : IDisposable
         var entries = (io_uring_buf*)mmap(null, entriesSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (entries == (void*)-1) throw Sys.Fail("mmap", $"a buffer ring of {count} entries");
         var memory = (byte*)NativeMemory.AlignedAlloc((nuint)count * (nuint)size, 64);
-        var reg = new io_uring_buf_reg { ring_addr = (ulong)entries, ring_entries = (uint)count, bgid = group };
+        ushort id = group ?? ring.NextGroup();
+        var reg = new io_uring_buf_reg { ring_addr = (ulong)entries, ring_entries = (uint)count, bgid = id };
         using (var b = Sys.Borrow(ring.Handle))
         {
             if (io_uring_register(b.Fd, IORING_REGISTER_PBUF_RING, &reg, 1) != 0)
@@ -445,12 +465,13 @@ public sealed unsafe class ProvidedBuffers : IDisposable
                 int err = Sys.Errno;
                 munmap(entries, entriesSize);
                 NativeMemory.AlignedFree(memory);
-                throw new SyscallException("io_uring_register", err, $"IORING_REGISTER_PBUF_RING, group {group}",
-                    err == EEXIST ? $"Group {group} is already registered on this ring: pick another group id." :
+                throw new SyscallException("io_uring_register", err, $"IORING_REGISTER_PBUF_RING, group {id}",
+                    err == EEXIST ? $"Group {id} is already registered on this ring: pick another group id, or leave it out to get an unused one." :
                     err == EINVAL ? "This kernel has no provided-buffer rings (Linux 5.19+)." : null);
             }
         }
-        return new ProvidedBuffers(ring, group, count, size, memory, entries, entriesSize);
+        ring.GroupRegistered(id);
+        return new ProvidedBuffers(ring, id, count, size, memory, entries, entriesSize);
     }
 
     /// <summary>The first <paramref name="length"/> bytes of buffer <paramref name="id"/> (what a completion filled).</summary>
@@ -485,6 +506,7 @@ public sealed unsafe class ProvidedBuffers : IDisposable
             using var b = Sys.Borrow(_ring.Handle);
             io_uring_register(b.Fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
         }
+        _ring.GroupUnregistered(Group);
         munmap(_entries, _entriesSize);
         NativeMemory.AlignedFree(_memory);
         LabResources.Untrack(this);

@@ -87,7 +87,7 @@ internal sealed class RingLoop
         _sessions = t.Own(new SessionTable());
         Wake = t.Own(EventFd.Create());
         _ring = IoUring.Create(Entries);
-        try { _buffers = ProvidedBuffers.Register(_ring, group: 0, Buffers, BufferSize); }
+        try { _buffers = ProvidedBuffers.Register(_ring, count: Buffers, size: BufferSize); }
         catch { _ring.Dispose(); throw; }
         // Stop disposes in reverse: the ring first (cancelling every request, which drops its hold on the sockets),
         // then the buffers, then the sessions (close(2): the clients see the connection close).
