@@ -1,4 +1,5 @@
 using Lab.Charts;
+using Lab.Observe;
 using Lab.Load;
 using Lab.Topologies;
 
