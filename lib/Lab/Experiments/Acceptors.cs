@@ -1,5 +1,4 @@
 using Lab.Charts;
-using Lab.Observe;
 using Lab.Load;
 using Lab.Topologies;
 
@@ -114,29 +113,5 @@ public sealed class AcceptorComparison
         return LabCharts.GroupedBars($"Wake-ups for nothing per connection ({Threads} threads)", "per connection", labels,
             ("accept4 said EAGAIN (EmptyWakeUps)", Rows.Select(r => r.Connections == 0 ? 0 : (double)r.EmptyWakeUps / r.Connections).ToList()),
             ("woken and put back to sleep inside epoll_wait (SilentWakeUps)", Rows.Select(r => r.Connections == 0 ? 0 : (double)r.SilentWakeUps / r.Connections).ToList()));
-    }
-}
-
-/// <summary>Where the accepting threads of a running <see cref="SharedSocketAcceptors"/> are, read from /proc.</summary>
-public static class AcceptorThreads
-{
-    /// <summary>
-    /// Each accepting thread's state, wait channel and system call, once every one of them sleeps in accept (or in
-    /// epoll_wait, for the epoll variants), or after <paramref name="within"/> (default 3 s) with what was read last.
-    /// </summary>
-    public static IReadOnlyList<ThreadLook> Look(SharedSocketAcceptors acceptors, TimeSpan? within = null)
-    {
-        ArgumentNullException.ThrowIfNull(acceptors);
-        if (!acceptors.Running) throw new InvalidOperationException($"{acceptors.Name} is not running; Start it first.");
-        var until = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(3));
-        List<ThreadLook> looks;
-        do
-        {
-            var tids = acceptors.Metrics.Workers.Where(w => w.Role is WorkerRole.Loop or WorkerRole.Acceptor).Select(w => w.ThreadId).ToList();
-            looks = tids.Where(t => t != 0).Select(ThreadLook.Of).ToList();
-            if (looks.Count == tids.Count && looks.All(l => l.State == 'S' && l.WaitChannel != "0")) return looks;
-            Thread.Sleep(10);
-        } while (DateTime.UtcNow < until);
-        return looks;
     }
 }
