@@ -1,7 +1,6 @@
 using Lab.Observe;
-using Lab.Topologies;
 
-namespace Lab.Experiments;
+namespace Lab.Topologies;
 
 /// <summary>
 /// What one thread of a server did, counted from the topology's events: each event carries the Linux thread id of

@@ -1,10 +1,8 @@
-using Lab.Experiments;
 using Lab.Load;
 using Lab.Observe;
-using Lab.Tests.Topologies;
 using Lab.Topologies;
 
-namespace Lab.Tests.Experiments;
+namespace Lab.Tests.Topologies;
 
 public class RolesTests
 {
