@@ -1,11 +1,11 @@
-using Lab.Experiments;
+using Lab.Observe;
 using Lab.Interop;
 
 namespace Lab.Tests;
 
 /// <summary>
 /// Proof that a thread is blocked where a test says, before the test acts on it: its kernel wait channel and system
-/// call, read from /proc/self/task/TID as chapter 03 reads them (<see cref="ThreadLook"/>). On 6.18 a blocking accept4
+/// call, read from /proc/self/task/TID by the lab's one thread reading (<see cref="ThreadLook"/>). On 6.18 a blocking accept4
 /// sleeps in inet_csk_accept and epoll_wait in do_epoll_wait.
 /// </summary>
 public static class ThreadWaits
@@ -36,13 +36,8 @@ public static class ThreadWaits
 
     static ThreadLook Until(int tid, string where, Func<ThreadLook, bool> asleepThere)
     {
-        ThreadLook? last = null;
-        bool seen = Eventually.Holds(() =>
-        {
-            try { return asleepThere(last = ThreadLook.Of(tid)); }
-            catch (IOException) { return false; }   // the thread ended: its /proc/self/task entry is gone
-        });
-        Assert.True(seen, $"thread {tid} was not seen asleep in {where} within 5 s; last look: {last}");
+        var last = ThreadLook.Until(tid, asleepThere, TimeSpan.FromSeconds(5));   // null: the thread ended
+        Assert.True(last is not null && asleepThere(last), $"thread {tid} was not seen asleep in {where} within 5 s; last look: {last}");
         return last!;
     }
 }

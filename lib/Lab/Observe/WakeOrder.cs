@@ -94,29 +94,10 @@ public static class WakeOrder
         }
     }
 
-    /// <summary>
-    /// True while thread <paramref name="tid"/> of this process sleeps in a call that waits for a socket or an event:
-    /// state S in /proc/self/task/TID/stat, and /proc/self/task/TID/syscall names accept, accept4, epoll_wait,
-    /// epoll_pwait(2), poll, ppoll, select, pselect6, read, recvfrom, recvmsg or io_uring_enter. A futex (a lock, a
-    /// managed wait, the runtime suspending threads for a GC) or a sleep does not count: once, in CI, a test read its
-    /// threads as asleep in their waits when they were not, and the order came out "120200000002".
-    /// </summary>
-    public static bool SleepsInKernel(int tid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/self/task/{tid}/stat");
-            if (stat[stat.LastIndexOf(')') + 2] != 'S') return false;
-            var syscall = File.ReadAllText($"/proc/self/task/{tid}/syscall").Split(' ')[0].Trim();
-            return int.TryParse(syscall, out var nr) && WaitCalls.Contains(nr);
-        }
-        catch (IOException) { return false; }   // the thread ended
-    }
-
-    // The system calls a thread waits for a connection or an event in, by this machine's numbers (x86-64 or arm64).
-    static readonly HashSet<int> WaitCalls = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64
-        ? [63, 73, 72, 202, 207, 212, 242, 22, 426, 441]            // read ppoll pselect6 accept recvfrom recvmsg accept4 epoll_pwait io_uring_enter epoll_pwait2
-        : [0, 7, 23, 43, 45, 47, 232, 270, 271, 281, 288, 426, 441]; // read poll select accept recvfrom recvmsg epoll_wait pselect6 ppoll epoll_pwait accept4 io_uring_enter epoll_pwait2
+    // A thread counts as waiting only asleep in a socket or event wait call (ThreadLook.AsleepInWait): a futex (a lock,
+    // a managed wait, the runtime suspending threads for a GC) or a sleep does not count. Once, in CI, a test read its
+    // threads as asleep in their waits when they were not, and the order came out "120200000002".
+    static bool SleepsInKernel(int tid) => ThreadLook.TryOf(tid)?.AsleepInWait == true;
 
     static bool SleepAndRecheck(int tid) { Thread.Sleep(1); return SleepsInKernel(tid); }
 

@@ -10,18 +10,6 @@ namespace Lab.Tests.Experiments;
 public class AcceptTests
 {
     [Fact]
-    public void AParkedAcceptorSleepsInAcceptUntilAClientConnects()
-    {
-        using var listener = Listener.Open("127.0.0.1:0", 4);
-        using var parked = ParkedAcceptor.Start(listener, TimeSpan.FromSeconds(10));
-        var look = parked.Look();
-        Assert.True(look.InAccept, look.ToString());
-        Assert.Equal('S', look.State);
-        using var client = Client.Connect(listener.LocalEndPoint, TimeSpan.FromSeconds(2));
-        Assert.IsType<AcceptResult.Accepted>(parked.Join(TimeSpan.FromSeconds(3)));
-    }
-
-    [Fact]
     public void ASysctlSetInsideAHostIsRestoredThereFromAnotherThread()
     {
         Assert.SkipUnless(Capabilities.Has(Capability.NetAdmin), "needs CAP_NET_ADMIN (run as root)");
