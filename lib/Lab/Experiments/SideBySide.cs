@@ -145,9 +145,15 @@ public sealed record SideBySideOptions
     /// <summary>listen(2)'s backlog for every model and for nginx. Defaults to 128.</summary>
     public int Backlog { get; init; } = 128;
 
-    /// <summary>The three workloads, in the order they run.</summary>
-    public IReadOnlyList<SideWorkload> Workloads() =>
-        [SideWorkload.UniformFast(), SideWorkload.OnePercentSlow(SlowMs, SlowRoute), SideWorkload.NewConnectionPerRequest()];
+    /// <summary>Only the workloads with these names ("uniform fast", "1% slow", "new connection each"); null: all three.</summary>
+    public IReadOnlyList<string>? Only { get; init; }
+
+    /// <summary>The workloads to run (all three, or those in <see cref="Only"/>), in the order they run.</summary>
+    public IReadOnlyList<SideWorkload> Workloads()
+    {
+        SideWorkload[] all = [SideWorkload.UniformFast(), SideWorkload.OnePercentSlow(SlowMs, SlowRoute), SideWorkload.NewConnectionPerRequest()];
+        return Only is null ? all : all.Where(w => Only.Contains(w.Name)).ToList();
+    }
 
     internal void Validate()
     {
@@ -162,6 +168,13 @@ public sealed record SideBySideOptions
         if (SampleEvery < TimeSpan.FromMilliseconds(1) || SampleEvery > TimeSpan.FromSeconds(1))
             throw new ArgumentOutOfRangeException(nameof(SampleEvery), SampleEvery, "SampleEvery is 1 ms to 1 s.");
         SideWorkload.OnePercentSlow(SlowMs, SlowRoute);
+        if (Only is not null)
+        {
+            var names = new[] { SideWorkload.UniformFast().Name, SideWorkload.OnePercentSlow(SlowMs, SlowRoute).Name, SideWorkload.NewConnectionPerRequest().Name };
+            var unknown = Only.Where(n => !names.Contains(n)).ToList();
+            if (unknown.Count > 0 || Only.Count == 0)
+                throw new ArgumentException($"Only names workloads: {string.Join(", ", names.Select(n => $"\"{n}\""))}; '{string.Join("', '", unknown)}' is not one of them.", nameof(Only));
+        }
     }
 }
 
@@ -182,19 +195,6 @@ public sealed record SideBySideOptions
 /// <param name="Errors">Requests failed, both runs (refused, reset, timed out, bad response).</param>
 public sealed record SideRun(string Model, string Workload, double RequestsPerSecond, double P50Ms, double P99Ms, double FastP90Ms,
     double FastP99Ms, double? BusiestShare, string BalanceOf, IReadOnlyList<long> PerWorker, int PeakAcceptQueue, long Connections, long Completed, long Errors);
-
-/// <summary>One row of the chapter's closing table: for one workload, which model measured best.</summary>
-/// <param name="Workload">The workload.</param>
-/// <param name="LowestP99">The model whose "/" requests had the lowest p99 in the latency run.</param>
-/// <param name="LowestP99Ms">That p99, ms.</param>
-/// <param name="CloseOnP99">Other models within 25% of it (the machine's noise is about that large).</param>
-/// <param name="MostThroughput">The model with the most requests/s in the throughput run.</param>
-/// <param name="MostRequestsPerSecond">Its requests/s.</param>
-/// <param name="CloseOnThroughput">Other models within 10% of it.</param>
-/// <param name="WorstP99">The model with the highest p99 of "/" requests, and that p99.</param>
-/// <param name="Nginx">nginx's figures under the same workload ("p99 X ms, Y req/s"), or why there are none.</param>
-public sealed record SideDecision(string Workload, string LowestP99, double LowestP99Ms, string CloseOnP99, string MostThroughput,
-    double MostRequestsPerSecond, string CloseOnThroughput, string WorstP99, string Nginx);
 
 /// <summary>
 /// Chapter 12: the five models from the notes side by side, each with the same number of serving threads, under the
@@ -230,6 +230,19 @@ public sealed class SideBySide
     }
 
     /// <summary>A result made from rows measured elsewhere (tests, or runs kept from an earlier session).</summary>
+    /// <summary>
+    /// These runs and <paramref name="other"/>'s together, as one comparison (the chapter measures one workload per
+    /// cell, so the reader can predict each before it runs). Charts and the indexer then cover every workload of both.
+    /// </summary>
+    public SideBySide And(SideBySide other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        var names = WorkloadNames.Concat(other.WorkloadNames).Distinct().ToList();
+        var details = new Dictionary<(string, string), (TopologyRun?, TopologyRun?)>(_details);
+        foreach (var (k, v) in other._details) details[k] = v;
+        return new SideBySide(Options with { Only = names }, _runs.Concat(other._runs).ToList(), details, NginxNote ?? other.NginxNote);
+    }
+
     internal static SideBySide From(SideBySideOptions options, IEnumerable<SideRun> runs, string? nginxNote = null) =>
         new(options, runs.ToList(), new Dictionary<(string, string), (TopologyRun?, TopologyRun?)>(), nginxNote);
 
@@ -427,29 +440,6 @@ public sealed class SideBySide
         catch (IOException) { return 0; }
     }
 
-    /// <summary>For each workload: the model with the lowest p99 of "/" requests and the one with the most throughput, with their figures, from the runs.</summary>
-    public IReadOnlyList<SideDecision> Decisions()
-    {
-        var list = new List<SideDecision>();
-        foreach (var workload in WorkloadNames)
-        {
-            var models = _runs.Where(r => r.Workload == workload && r.Model != NginxName).ToList();
-            if (models.Count == 0) continue;
-            var fastest = models.MinBy(r => r.FastP99Ms)!;
-            var slowest = models.MaxBy(r => r.FastP99Ms)!;
-            var most = models.MaxBy(r => r.RequestsPerSecond)!;
-            string Close(IEnumerable<SideRun> rs) => string.Join(", ", rs.Select(r => r.Model)) is { Length: > 0 } s ? s : "none";
-            var nginx = _runs.FirstOrDefault(r => r.Workload == workload && r.Model == NginxName);
-            string nginxText = nginx is not null ? $"p99 {nginx.FastP99Ms:0.##} ms, {nginx.RequestsPerSecond:N0} req/s"
-                : Options.Workloads().First(w => w.Name == workload).NginxCanServe ? "not run: " + (NginxNote ?? "no nginx run")
-                : "not comparable: nginx answers every path at once, so a slow request would not be slow";
-            list.Add(new SideDecision(workload, fastest.Model, fastest.FastP99Ms,
-                Close(models.Where(r => r != fastest && r.FastP99Ms <= fastest.FastP99Ms * 1.25)),
-                most.Model, most.RequestsPerSecond, Close(models.Where(r => r != most && r.RequestsPerSecond >= most.RequestsPerSecond * 0.9)),
-                $"{slowest.Model} ({slowest.FastP99Ms:0.##} ms)", nginxText));
-        }
-        return list;
-    }
 
     /// <summary>Throughput (closed loop) per workload, one bar per model, nginx beside them where it ran.</summary>
     public Figure ThroughputChart() => Grouped("Throughput: as fast as the answers come (closed loop)", "requests/s", r => r.RequestsPerSecond);

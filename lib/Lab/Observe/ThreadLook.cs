@@ -27,10 +27,13 @@ public sealed record ThreadLook(int Tid, string Name, char State, string WaitCha
     /// </summary>
     public bool AsleepInWait => State == 'S' && WaitCalls.Contains(SyscallName);
 
-    /// <summary>Reads thread <paramref name="tid"/> of this process now; throws <see cref="IOException"/> when it has ended.</summary>
-    public static ThreadLook Of(int tid)
+    /// <summary>
+    /// Reads thread <paramref name="tid"/> of this process (or of process <paramref name="process"/>: a peer such as an
+    /// nginx worker, whose one thread has the process's id) now; throws <see cref="IOException"/> when it has ended.
+    /// </summary>
+    public static ThreadLook Of(int tid, int? process = null)
     {
-        var dir = $"/proc/self/task/{tid}";
+        var dir = process is int pid ? $"/proc/{pid}/task/{tid}" : $"/proc/self/task/{tid}";
         var stat = File.ReadAllText($"{dir}/stat");
         // "TID (comm) S ...": the state follows the last ')' (comm may hold spaces or parentheses).
         char state = stat[stat.LastIndexOf(')') + 2];
@@ -41,9 +44,9 @@ public sealed record ThreadLook(int Tid, string Name, char State, string WaitCha
     }
 
     /// <summary>Reads thread <paramref name="tid"/> now, or null when it has ended.</summary>
-    public static ThreadLook? TryOf(int tid)
+    public static ThreadLook? TryOf(int tid, int? process = null)
     {
-        try { return Of(tid); }
+        try { return Of(tid, process); }
         catch (IOException) { return null; }
     }
 
@@ -52,14 +55,14 @@ public sealed record ThreadLook(int Tid, string Name, char State, string WaitCha
     /// most <paramref name="within"/> (default 2 s). Returns that reading, or after the time the last one (which does
     /// not hold), or null when the thread has ended.
     /// </summary>
-    public static ThreadLook? Until(int tid, Func<ThreadLook, bool> holds, TimeSpan? within = null)
+    public static ThreadLook? Until(int tid, Func<ThreadLook, bool> holds, TimeSpan? within = null, int? process = null)
     {
         ArgumentNullException.ThrowIfNull(holds);
         var clock = Stopwatch.StartNew();
         var limit = within ?? TimeSpan.FromSeconds(2);
         while (true)
         {
-            var look = TryOf(tid);
+            var look = TryOf(tid, process);
             if (look is null || holds(look) || clock.Elapsed > limit) return look;
             Thread.Sleep(1);
         }

@@ -62,28 +62,27 @@ public class SideBySideTests
         new(model, workload, rps, 0.5, p99, p99 / 2, p99, null, "requests", [], 0, 10, 100, 0);
 
     [Fact]
-    public void TheDecisionsAreDrawnFromTheRuns()
+    public void RunsOfSeparateWorkloadsJoinIntoOneComparison()
     {
-        var runs = new[]
-        {
-            Row("A", "uniform fast", 1000, 2.0), Row("B", "uniform fast", 950, 2.4), Row("C", "uniform fast", 500, 9.0),
-            Row(SideBySide.NginxName, "uniform fast", 2000, 1.0),
-            Row("A", "1% slow", 300, 30), Row("B", "1% slow", 600, 4), Row("C", "1% slow", 590, 8),
-            Row("A", "new connection each", 200, 5), Row("B", "new connection each", 100, 6),
-        };
-        var side = SideBySide.From(new SideBySideOptions(), runs, nginxNote: null);
-        var d = side.Decisions();
-        Assert.Equal(["uniform fast", "1% slow", "new connection each"], d.Select(x => x.Workload));
-        // nginx is a reference, never a pick, even with better figures.
-        Assert.Equal(("A", 2.0, "B", "A", 1000.0, "B"), (d[0].LowestP99, d[0].LowestP99Ms, d[0].CloseOnP99, d[0].MostThroughput, d[0].MostRequestsPerSecond, d[0].CloseOnThroughput));
-        Assert.Equal("C (9 ms)", d[0].WorstP99);
-        Assert.Equal("p99 1 ms, 2,000 req/s", d[0].Nginx);
-        Assert.Equal(("B", "none", "B", "C"), (d[1].LowestP99, d[1].CloseOnP99, d[1].MostThroughput, d[1].CloseOnThroughput));
-        Assert.StartsWith("not comparable", d[1].Nginx);
-        Assert.StartsWith("not run", d[2].Nginx);
-        Assert.Equal(("A", "A"), (d[2].LowestP99, d[2].MostThroughput));
-        Assert.Equal(runs[1], side["B", "uniform fast"]);
-        Assert.Throws<KeyNotFoundException>(() => side["Z", "uniform fast"]);
+        var fast = SideBySide.From(new SideBySideOptions { Only = ["uniform fast"] },
+            [Row("A", "uniform fast", 1000, 2.0), Row(SideBySide.NginxName, "uniform fast", 2000, 1.0)]);
+        var slow = SideBySide.From(new SideBySideOptions { Only = ["1% slow"] }, [Row("A", "1% slow", 300, 30)], nginxNote: "nginx did not start");
+        Assert.Equal(["uniform fast"], fast.WorkloadNames);
+        var both = fast.And(slow);
+        Assert.Equal(["uniform fast", "1% slow"], both.WorkloadNames);   // the chapter's order, whatever order they were joined in
+        Assert.Equal(["uniform fast", "1% slow"], slow.And(fast).WorkloadNames);
+        Assert.Equal(3, both.Runs.Count);
+        Assert.Equal(30, both["A", "1% slow"].FastP99Ms);
+        Assert.Equal("nginx did not start", both.NginxNote);
+        Assert.Throws<KeyNotFoundException>(() => both["A", "new connection each"]);
+    }
+
+    [Fact]
+    public void AnUnknownWorkloadIsRefusedWithTheNames()
+    {
+        var e = Assert.Throws<ArgumentException>(() => SideBySide.Run(new SideBySideOptions { Only = ["uniform"] }, ct: TestContext.Current.CancellationToken));
+        Assert.Contains("\"uniform fast\"", e.Message);
+        Assert.Contains("'uniform'", e.Message);
     }
 
     [Fact]
@@ -122,7 +121,6 @@ public class SideBySideTests
         var served = side.Detail(nameof(DispatcherWorkers), "new connection each").Latency!.Server.Workers
             .Where(w => w.Role == WorkerRole.Worker).Select(w => w.ConnectionsServed).ToList();
         Assert.True(served.Max() - served.Min() <= 1, string.Join(", ", served));
-        Assert.Equal(3, side.Decisions().Count);
         foreach (var chart in new[] { side.ThroughputChart(), side.LatencyChart(), side.BalanceChart(), side.QueueChart() })
             Assert.Contains("plotly", Lab.Display.ChartHtml.Fragment(chart), StringComparison.OrdinalIgnoreCase);
     }
