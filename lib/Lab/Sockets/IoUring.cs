@@ -154,8 +154,13 @@ public sealed unsafe class IoUring : IDisposable
     }
 
     /// <summary>kernel.io_uring_disabled (Linux 6.6+): 0 on, 1 only for a group, 2 off; null on kernels without it.</summary>
-    public static int? DisabledSysctl() =>
-        Lab.Observe.Sysctl.Exists("kernel.io_uring_disabled") ? (int)Lab.Observe.Sysctl.ReadInt("kernel.io_uring_disabled") : null;
+    public static int? DisabledSysctl()
+    {
+        // Read directly: Sockets is below Observe (where Sysctl lives) in the library's layering.
+        const string path = "/proc/sys/kernel/io_uring_disabled";
+        try { return int.TryParse(File.ReadAllText(path).Trim(), out var v) ? v : null; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
 
     /// <summary>
     /// Null when a ring can be made here and its multishot accept takes a loopback connection and stays armed; else
