@@ -121,8 +121,12 @@ public class TopologyContract
         u.Dispose(); u.Dispose();
         Assert.All(u.Threads, th => Assert.False(th.IsAlive));
         Assert.True(idle.SeesClose(), "stopping closes open connections");
-        var left = Lab.Observe.SocketTable.Listeners().Where(r => listening.Contains(r.Inode)).ToList();
-        Assert.True(left.Count == 0, "still listening after Stop: " + string.Join(", ", left));
+        // Stop closed the listener's descriptor, but the socket lives while any process holds a copy of it: a child that
+        // another test is starting holds every descriptor of this process from fork to exec (close-on-exec acts at exec).
+        // R1 on a fresh clone read the closed listener still listening once. A leak stays; that copy goes within moments.
+        List<Lab.Observe.SocketRow> left = [];
+        Assert.True(Eventually.Holds(() => (left = Lab.Observe.SocketTable.Listeners().Where(r => listening.Contains(r.Inode)).ToList()).Count == 0, TimeSpan.FromSeconds(5)),
+            "still listening 5 s after Stop: " + string.Join(", ", left));
     }
 
     [Theory]
