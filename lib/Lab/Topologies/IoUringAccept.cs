@@ -156,8 +156,8 @@ internal sealed class RingLoop
         if (c.Result >= 0)
         {
             var conn = new Connection(new Fd(c.Result), null, nonBlocking: true);
-            if (T.Fds.Low(T.LiveConnections)) { Refuse(conn); return; }
-            Serving.Accepted(T, conn, Counters, Index, _adopt);
+            if (T.Fds.Low(T.LiveConnections)) Refuse(conn);
+            else Serving.Accepted(T, conn, Counters, Index, _adopt);
         }
         else if (c.Errno is EMFILE or ENFILE)
         {

@@ -33,12 +33,13 @@ public class SteppedHandshakeTests
         Assert.Equal(peer.Local, accepted.RemoteEndPoint);
         Assert.Equal(0, SynRecvCount(at.Port));
 
-        // The wire saw exactly the three segments, in order, with the kernel's timestamps.
+        // The wire saw exactly the three segments, in the order the packet socket got them. (Not by their timestamps:
+        // the SYN is stamped as it leaves and the SYN-ACK as it arrives from the host's namespace across the veth, and
+        // S1 on a fresh clone read the SYN-ACK stamped before the SYN once.)
         var ack = capture.WaitFor(s => s.Kind == "ACK" && s.Source.Equals(peer.Local), TimeSpan.FromSeconds(2));
         Assert.NotNull(ack);
         var kinds = capture.Segments.Select(s => s.Kind).ToList();
         Assert.Equal(["SYN", "SYN-ACK", "ACK"], kinds.Take(3));
-        Assert.True(capture.Segments[0].Time <= capture.Segments[1].Time);
         Assert.Null(capture.Error);
     }
 
