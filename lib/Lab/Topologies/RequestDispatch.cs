@@ -14,13 +14,16 @@ namespace Lab.Topologies;
 /// dispatcher writes the response, so all socket I/O stays on one thread and the workers never touch a socket.
 /// </summary>
 /// <remarks>
-/// Every request crosses threads twice (a semaphore release to the worker, an eventfd write back), and the
+/// Every request crosses threads twice (to a worker, and back), and the
 /// dispatcher's own time bounds the server's rate: <see cref="TopologyMetrics.Dispatch"/> shows the time from
 /// "parsed" to "handed to a worker" and the dispatcher's BusyTime shows how close it is to saturation. HTTP/1.1
 /// keeps responses in order, so a connection has at most one request at a worker; pipelined requests wait parsed
 /// in its buffer. RAMCloud's workers spin-poll for work to make the hand-off fast; these poll for
-/// <see cref="TopologyOptions.WorkerSpin"/> (default 0) and then block on a semaphore, which costs a wake-up but
-/// leaves the 2-core lab machine usable.
+/// <see cref="TopologyOptions.WorkerSpin"/> (default 0) and then sleep on a futex (<see cref="SleepFlag"/>), which
+/// costs a wake-up but leaves the 2-core lab machine usable. Each way a hand-off makes a system call only when the
+/// other side sleeps: the dispatcher wakes a worker only if its flag is up, and a worker writes the dispatcher's eventfd
+/// only if the dispatcher is (about to be) in epoll_wait. The dispatcher collects finished requests before every wait,
+/// so under load the answers go out in batches with no system call per hand-off.
 /// </remarks>
 public sealed class RequestDispatch : Topology
 {
@@ -55,7 +58,7 @@ public sealed class RequestDispatch : Topology
     protected override void WakeAll()
     {
         _dispatcher?.Wake.Signal();
-        foreach (var w in _workers) w?.Signal.Release();
+        foreach (var w in _workers) w?.Flag.Wake();
     }
 
     /// <inheritdoc/>
@@ -81,9 +84,8 @@ public sealed class RequestDispatch : Topology
     sealed class Worker(RequestDispatch owner, WorkerCounters counters)
     {
         public readonly WorkerCounters Counters = counters;
-        public readonly SemaphoreSlim Signal = new(0);
-        public HttpSession? Session; // written by the dispatcher before Release, read here after Wait (or seen while polling)
-        public int Asleep;           // 1 while this worker is (about to be) in Signal.Wait: only then does the dispatcher Release
+        public readonly SleepFlag Flag = new(); // up while this worker is (about to be) asleep: only then does the dispatcher wake it
+        public HttpSession? Session; // written by the dispatcher before Flag.Wake, read here after Flag.Announce (or seen while polling)
         public long AssignedAt;      // likewise: when the dispatcher gave it Session (ParsedAt unless it waited for a worker)
         // Written by this worker only, and only for requests it began: a request queued at the moment the server
         // stops is never begun, so it counts nowhere (counting it on the dispatcher made the hand-off come out negative).
@@ -110,18 +112,15 @@ public sealed class RequestDispatch : Topology
                 if (s is null)
                 {
                     // Announce the sleep, then look once more: an Assign between the poll and the flag would otherwise
-                    // find the flag down, not Release, and leave this worker asleep on a waiting request.
-                    // A full fence (not a plain store): the store of the flag must not pass the load of Session below.
-                    Interlocked.Exchange(ref Asleep, 1);
+                    // find the flag down, not wake this worker, and leave it asleep on a waiting request.
+                    Flag.Announce();
                     s = Volatile.Read(ref Session);
                     if (s is null)
                     {
-                        Signal.Wait(500);
+                        Flag.Sleep(TimeSpan.FromMilliseconds(500)); // returns at once if the dispatcher took the flag down first
                         s = Volatile.Read(ref Session);
                     }
-                    // Took the flag back before the dispatcher did: no Release is coming. Else one is, or came: take it.
-                    else if (Interlocked.Exchange(ref Asleep, 0) == 0) Signal.Wait(500);
-                    Volatile.Write(ref Asleep, 0);
+                    Flag.Retract(); // a wake that comes after this finds the flag down and makes no call
                 }
                 Counters.Awake(s is not null);
                 if (s is null || owner.Stopping) continue;
@@ -139,7 +138,7 @@ public sealed class RequestDispatch : Topology
                 owner.RequestEvent(TopologyEventKind.RequestServed, Counters.Index, Counters.Index);
                 Volatile.Write(ref Session, null);
                 owner._dispatcher!.Done.Enqueue((this, s));
-                try { owner._dispatcher.Wake.Signal(); } catch (ObjectDisposedException) { break; }
+                try { owner._dispatcher.Nudge(); } catch (ObjectDisposedException) { break; }
             }
             Counters.End();
         }
@@ -152,6 +151,30 @@ public sealed class RequestDispatch : Topology
         public readonly ConcurrentQueue<(Worker, HttpSession)> Done = new();
         readonly Queue<HttpSession> _waiting = new();
         readonly HashSet<HttpSession> _halfClosed = new(); // sent FIN while a worker had their request: answered, then closed
+        int _asleep; // 1 from just before epoll_wait until the batch after it: only then does a finished request write Wake
+
+        /// <summary>Tells the dispatcher a request finished: an eventfd write only if it is (about to be) in epoll_wait.</summary>
+        public void Nudge()
+        {
+            if (Interlocked.Exchange(ref _asleep, 0) == 1) Wake.Signal();
+        }
+
+        // Finished requests are collected before every wait, not only when Wake fires: under load the dispatcher never
+        // sleeps, workers never write the eventfd, and the answers go out in batches.
+        protected override void BeforeWait() => CollectDone();
+
+        protected override int WaitTimeoutMs()
+        {
+            int timeout = base.WaitTimeoutMs();
+            // The flag first, with a full fence, then one more look: a request finished after CollectDone either is
+            // seen here (no sleep) or finds the flag up and writes Wake.
+            Interlocked.Exchange(ref _asleep, 1);
+            if (Done.IsEmpty) return timeout;
+            Volatile.Write(ref _asleep, 0);
+            return 0;
+        }
+
+        protected override void AfterBatch() => Volatile.Write(ref _asleep, 0);
 
         protected override SessionState OnConnection(HttpSession s, EpollEvents ev)
         {
@@ -199,12 +222,18 @@ public sealed class RequestDispatch : Topology
             Volatile.Write(ref w.AssignedAt, queued ? Stopwatch.GetTimestamp() : s.ParsedAt);
             Volatile.Write(ref w.Session, s);
             // A polling worker sees Session itself: no system call. A sleeping one is woken.
-            if (Interlocked.Exchange(ref w.Asleep, 0) == 1) w.Signal.Release();
+            w.Flag.Wake();
         }
 
         protected override void OnWake()
         {
             base.OnWake();
+            CollectDone();
+        }
+
+        /// <summary>Writes the answers of finished requests and gives their workers the next waiting request.</summary>
+        void CollectDone()
+        {
             for (int i = 0; i < 4096 && Done.TryDequeue(out var item); i++)
             {
                 var (w, s) = item;
@@ -224,7 +253,6 @@ public sealed class RequestDispatch : Topology
                 }
                 Rearm(s, st);
             }
-            if (!Done.IsEmpty) Wake.Signal();
         }
     }
 }
