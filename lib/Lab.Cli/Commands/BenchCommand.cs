@@ -16,11 +16,12 @@ public static class BenchCommand
         var seconds = new Option<int?>("--seconds") { Description = "Seconds per side per round (default 2; 1 with --short)." };
         var only = new Option<string?>("--only") { Description = "Only topologies whose label contains this, e.g. RequestDispatch or EpollExclusive." };
         var parts = new Option<string?>("--parts") { Description = "Comma-separated: throughput, loadgenerator, latency, sampler (default all)." };
+        var workers = new Option<string?>("--workers") { Description = "Comma-separated worker counts to pair at, e.g. 1,2,4 (default 1,2)." };
         var output = new Option<string?>("--out") { Description = "Directory for latest.md and latest.json (default bench/results, or artifacts/bench with --short)." };
 
         var command = new Command("bench", "Measure every topology against nginx (same workers, reuseport and accept_mutex), the lab's load generator against wrk, p99 at half nginx's peak, and the sampler's cost.")
         {
-            shortRun, rounds, seconds, only, parts, output,
+            shortRun, rounds, seconds, only, parts, workers, output,
         };
         command.SetAction((parse, ct) =>
         {
@@ -34,6 +35,7 @@ public static class BenchCommand
                 if (parse.GetValue(seconds) is int s) options = options with { Seconds = TimeSpan.FromSeconds(s) };
                 options = options with { Only = parse.GetValue(only) };
                 if (parse.GetValue(parts) is string p) options = options with { Parts = ParseParts(p) };
+                if (parse.GetValue(workers) is string w) options = options with { Workers = ParseWorkers(w) };
             }
             catch (ArgumentException x) { e.WriteLine($"lab bench: {x.Message}"); return Task.FromResult(2); }
 
@@ -58,6 +60,19 @@ public static class BenchCommand
             return Task.FromResult(0);
         });
         return command;
+    }
+
+    static int[] ParseWorkers(string text)
+    {
+        var counts = new List<int>();
+        foreach (var w in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(w, out int n) || n is < 1 or > Lab.Topologies.TopologyOptions.MaxWorkers)
+                throw new ArgumentException($"--workers: '{w}' is not a worker count from 1 to {Lab.Topologies.TopologyOptions.MaxWorkers}; give them comma-separated, e.g. 1,2,4.");
+            if (!counts.Contains(n)) counts.Add(n);
+        }
+        if (counts.Count == 0) throw new ArgumentException("--workers: no worker count given; give them comma-separated, e.g. 1,2,4.");
+        return counts.ToArray();
     }
 
     static BenchParts ParseParts(string text)

@@ -31,7 +31,12 @@ public class BenchTests
                 ("load generator", "keep-alive", 2), ("load generator", "close", 2), ("p99 at half rate", "keep-alive", 2),
                 ("sampler cost", "keep-alive", 2), ("sampler cost", "keep-alive", 2),
             };
-            Assert.Equal(expected, rows.Select(r => (r.GetProperty("Part").GetString()!, r.GetProperty("Mode").GetString()!, r.GetProperty("Workers").GetInt32())).ToArray());
+            // A model whose own keep-alive peak came out below 0.8x nginx's in this one short round also gets a p99 row at half
+            // its own peak, right after its half-nginx row; whether it does depends on the round, so it is checked, not counted.
+            var own = rows.Where(r => r.GetProperty("Part").GetString() == "p99 at half own rate").ToList();
+            Assert.True(own.Count <= 1, $"{own.Count} own-rate rows");
+            foreach (var r in own) Assert.Contains("half the lab side's own peak", r.GetProperty("Note").GetString());
+            Assert.Equal(expected, rows.Where(r => r.GetProperty("Part").GetString() != "p99 at half own rate").Select(r => (r.GetProperty("Part").GetString()!, r.GetProperty("Mode").GetString()!, r.GetProperty("Workers").GetInt32())).ToArray());
             foreach (var r in rows)
             {
                 var a = r.GetProperty("LabValues").EnumerateArray().Select(v => v.GetDouble()).ToList();
@@ -51,6 +56,22 @@ public class BenchTests
             Assert.Equal(rows.Count, o.ToString().Split('\n').Count(l => !l.StartsWith("|") && l.Contains(" ratio ") && l.Contains(" target ")));
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1,x")]
+    [InlineData("300")]
+    [InlineData(",")]
+    public void ABadWorkerListIsRefusedBeforeAnythingRuns(string workers)
+    {
+        var (o, e) = (new LockedWriter(), new LockedWriter());
+        var root = new RootCommand("lab") { BenchCommand.Create() };
+        int code = root.Parse(["bench", "--workers", workers]).Invoke(new InvocationConfiguration { Output = o, Error = e });
+        Assert.Equal(2, code);
+        Assert.Contains("--workers", e.ToString());
+        Assert.Contains("e.g. 1,2,4", e.ToString());
+        Assert.DoesNotContain("round(s)", o.ToString()); // refused before the run began
     }
 
     [Fact]
