@@ -19,8 +19,8 @@ namespace Lab.Topologies;
 /// "parsed" to "handed to a worker" and the dispatcher's BusyTime shows how close it is to saturation. HTTP/1.1
 /// keeps responses in order, so a connection has at most one request at a worker; pipelined requests wait parsed
 /// in its buffer. RAMCloud's workers spin-poll for work to make the hand-off fast; these poll for
-/// <see cref="TopologyOptions.WorkerSpin"/> (default 0) and then sleep on a futex (<see cref="SleepFlag"/>), which
-/// costs a wake-up but leaves the 2-core lab machine usable. Each way a hand-off makes a system call only when the
+/// <see cref="TopologyOptions.WorkerSpin"/> (default 20 µs; RAMCloud's is 10 ms) and then sleep on a futex
+/// (<see cref="SleepFlag"/>), which costs a wake-up but gives the core back. Each way a hand-off makes a system call only when the
 /// other side sleeps: the dispatcher wakes a worker only if its flag is up, and a worker writes the dispatcher's eventfd
 /// only if the dispatcher is (about to be) in epoll_wait. The dispatcher collects finished requests before every wait,
 /// so under load the answers go out in batches with no system call per hand-off.
