@@ -21,11 +21,12 @@ public static class ServeCommand
         var backlog = new Option<int>("--backlog", "-b") { Description = "listen(2) backlog (capped by net.core.somaxconn).", DefaultValueFactory = _ => 128 };
         var duration = new Option<double?>("--duration", "-d") { Description = "Stop after this many seconds (default: until Ctrl+C)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only the start and final summary." };
+        var workerSpin = new Option<double?>("--worker-spin") { Description = "request-dispatch: microseconds an idle worker polls for its next request before it sleeps (0: sleep at once; default 20)." };
         var emfile = new Option<string>("--emfile") { Description = "What running out of descriptors does (accept4's EMFILE, or fewer than 16 left free for the .NET runtime): reserve-fd (libuv's spare descriptor: accept and close) or pause (nginx's: stop accepting for 100 ms).", DefaultValueFactory = _ => "reserve-fd" };
 
         var command = new Command("serve", "Run a server topology from the notes until Ctrl+C, printing per-thread counts and the accept queue each second.")
         {
-            topology, variant, workers, address, port, backlog, duration, quiet, emfile,
+            topology, variant, workers, address, port, backlog, duration, quiet, emfile, workerSpin,
         };
         command.SetAction((parse, ct) =>
         {
@@ -40,6 +41,7 @@ public static class ServeCommand
                     "pause" => EmfilePolicy.Pause,
                     var other => throw new ArgumentException($"--emfile {other}: use reserve-fd or pause."),
                 };
+                var spin = parse.GetValue(workerSpin);
                 var a = parse.GetValue(address)!;
                 var ep = a.Contains('[') || a.Count(c => c == ':') < 2 ? a : $"[{a}]";
                 server = TopologyCatalog.Create(parse.GetValue(topology)!, new TopologyOptions
@@ -49,7 +51,13 @@ public static class ServeCommand
                     Backlog = parse.GetValue(backlog),
                     RequestEvents = false,
                     EmfilePolicy = policy,
+                    WorkerSpin = spin is double us ? TimeSpan.FromMicroseconds(us) : new TopologyOptions().WorkerSpin,
                 }, parse.GetValue(variant));
+                if (spin is not null && server is not RequestDispatch)
+                {
+                    server.Dispose();
+                    throw new ArgumentException("--worker-spin applies to request-dispatch only: no other model has workers that wait for requests.");
+                }
                 server.Start();
             }
             catch (Exception e) when (e is ArgumentException or Lab.Sockets.SyscallException)

@@ -49,9 +49,19 @@ public sealed unsafe class SleepFlag
     /// <summary>Takes the flag down; if it was up, wakes the sleeper (one FUTEX_WAKE) and returns true.</summary>
     public bool Wake()
     {
+        if (!TakeDown()) return false;
+        linux_futex.futex_wake(Word, 1);
+        return true;
+    }
+
+    /// <summary>
+    /// Takes the flag down for a giver whose owner sleeps somewhere else (in epoll_wait, woken by an eventfd write):
+    /// true when it was up, and then the caller must wake the owner its own way. Counted in <see cref="Wakes"/>.
+    /// </summary>
+    public bool TakeDown()
+    {
         if (Interlocked.Exchange(ref _word[0], 0) != 1) return false;
         Interlocked.Increment(ref _wakes);
-        linux_futex.futex_wake(Word, 1);
         return true;
     }
 }

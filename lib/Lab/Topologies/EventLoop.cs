@@ -122,7 +122,7 @@ internal class EventLoop : IDisposable
                 BeforeWait();
                 int timeout = WaitTimeoutMs();
                 Counters.Sleeping();
-                int n = Epoll.Wait(events, timeout);
+                int n = LastWaitCount = Epoll.Wait(events, timeout);
                 Counters.Awake(n > 0);
                 if (T.Stopping) break;
                 for (int i = 0; i < n; i++)
@@ -142,6 +142,9 @@ internal class EventLoop : IDisposable
             T.Event(TopologyEventKind.ThreadStopped, Index, Index);
         }
     }
+
+    /// <summary>How many events the last epoll_wait returned.</summary>
+    protected int LastWaitCount { get; private set; }
 
     /// <summary>Called before each wait (nginx's accept mutex is taken here).</summary>
     protected virtual void BeforeWait() { }

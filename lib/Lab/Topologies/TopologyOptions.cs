@@ -82,7 +82,9 @@ public sealed record TopologyOptions
     /// a microsecond, without a futex wake; the price is a core kept busy while it polls. Defaults to 20 µs: under load
     /// the next request comes within that, so a worker never sleeps (bench/README.md: keep-alive throughput with one
     /// worker went from 0.56x nginx's to 0.97x), while an idle worker gives its core back at once, which on the 2-core
-    /// lab machine leaves the load generator its share. Zero sleeps at once. At most 100 ms.
+    /// lab machine leaves the load generator its share. A worker skips the poll when its last request came later than
+    /// this after the one before, and stops polling when the dispatcher sleeps in epoll_wait. Zero sleeps at once.
+    /// At most 100 ms.
     /// </summary>
     public TimeSpan WorkerSpin { get; init; } = TimeSpan.FromMicroseconds(20);
 

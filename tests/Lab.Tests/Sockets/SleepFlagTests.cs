@@ -22,6 +22,19 @@ public class SleepFlagTests
     }
 
     [Fact]
+    public void TakeDownTellsTheGiverToWakeOnlyWhenTheFlagWasUp()
+    {
+        var flag = new SleepFlag();
+        Assert.False(flag.TakeDown());
+        flag.Announce();
+        Assert.True(flag.TakeDown());  // the owner sleeps elsewhere (epoll_wait): the caller writes its eventfd
+        Assert.False(flag.Up);
+        Assert.False(flag.TakeDown()); // a second finisher finds it down: one wake for both
+        Assert.False(flag.Retract());  // and the owner knows a wake came
+        Assert.Equal(1, flag.Wakes);
+    }
+
+    [Fact]
     public void AWakeBetweenAnnounceAndSleepIsNotLost()
     {
         var flag = new SleepFlag();

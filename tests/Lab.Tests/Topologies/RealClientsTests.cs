@@ -77,20 +77,17 @@ public class CliCommandTests
         Assert.Contains("stopped in", o.ToString());
     }
 
-    [Fact]
-    public void BadArgumentsGiveClearErrors()
+    [Theory]
+    [InlineData("serve node --workers 0 --port 0 --duration 1", "Workers = 0")]
+    [InlineData("serve apache --port 0 --duration 1", "No topology called 'apache'")]
+    [InlineData("serve node --worker-spin 5 --port 0 --duration 1", "--worker-spin applies to request-dispatch only")]
+    [InlineData("serve ramcloud --worker-spin 200000 --port 0 --duration 1", "WorkerSpin must be between 0 (sleep at once) and 100 ms")]
+    [InlineData("load http://8.8.8.8/ -n 1", "loopback")]
+    [InlineData("load 127.0.0.1:1 -c 0 -n 1", "Connections = 0")]
+    public void BadArgumentsGiveClearErrors(string args, string says)
     {
-        var w = Invoke("serve node --workers 0 --port 0 --duration 1");
-        Assert.Equal(2, w.Code);
-        Assert.Contains("Workers = 0", w.Err);
-        var n = Invoke("serve apache --port 0 --duration 1");
-        Assert.Equal(2, n.Code);
-        Assert.Contains("No topology called 'apache'", n.Err);
-        var l = Invoke("load http://8.8.8.8/ -n 1");
-        Assert.Equal(2, l.Code);
-        Assert.Contains("loopback", l.Err);
-        var c = Invoke("load 127.0.0.1:1 -c 0 -n 1");
-        Assert.Equal(2, c.Code);
-        Assert.Contains("Connections = 0", c.Err);
+        var r = Invoke(args);
+        Assert.Equal(2, r.Code);
+        Assert.Contains(says, r.Err);
     }
 }

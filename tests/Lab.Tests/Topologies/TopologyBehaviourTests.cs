@@ -118,6 +118,26 @@ public class TopologyBehaviourTests
     }
 
     [Fact]
+    public void RequestDispatchWorkersStopPollingOnceTheDispatcherWaits()
+    {
+        // A 100 ms poll, and then nothing to do: the dispatcher blocks in epoll_wait, and the workers must notice and
+        // sleep instead of spinning out their 100 ms (no request can come before a packet wakes the dispatcher).
+        using var t = Started(o => new RequestDispatch(o), Small(2) with { WorkerSpin = TimeSpan.FromMilliseconds(100) });
+        using (var c = new TestClient(t.LocalEndPoint))
+            for (int i = 0; i < 20; i++) Assert.Equal(200, c.Get().Status);
+        var tids = Role(t, WorkerRole.Worker).Select(w => w.ThreadId).ToList();
+        var before = tids.Select(OnCpuMs).ToList();
+        Thread.Sleep(400);
+        var spent = tids.Select((tid, i) => OnCpuMs(tid) - before[i]).ToList();
+        // Spinning out the poll would put up to 100 ms on a worker's clock here; sleeping puts about nothing.
+        Assert.True(spent.All(ms => ms < 30), $"workers' CPU time in 400 ms of idleness: {string.Join(", ", spent.Select(ms => $"{ms:0.0} ms"))}");
+        Assert.True(Eventually.Holds(() => tids.All(tid => Lab.Observe.ThreadLook.TryOf(tid) is { State: 'S', SyscallName: "futex" })),
+            "an idle worker should sleep in futex");
+    }
+
+    static double OnCpuMs(int tid) => double.Parse(File.ReadAllText($"/proc/self/task/{tid}/schedstat").Split(' ')[0]) / 1e6;
+
+    [Fact]
     public void WorkerSpinOutOfRangeIsNamed()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new TopologyOptions { WorkerSpin = TimeSpan.FromSeconds(1) }.Validate());
