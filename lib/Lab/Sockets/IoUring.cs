@@ -60,6 +60,7 @@ public sealed unsafe class IoUring : IDisposable
     IoUring(Fd ring, in io_uring_params p)
     {
         _ring = ring;
+        SetupFlags = p.flags;
         Entries = p.sq_entries;
         CompletionEntries = p.cq_entries;
         Features = p.features;
@@ -101,6 +102,8 @@ public sealed unsafe class IoUring : IDisposable
     public uint Entries { get; }
     /// <summary>Completion entries (results the kernel can hold before they are reaped; more are kept, with IORING_FEAT_NODROP).</summary>
     public uint CompletionEntries { get; }
+    /// <summary>The IORING_SETUP_* flags the ring was made with (COOP_TASKRUN unless the kernel is older than 5.19).</summary>
+    public uint SetupFlags { get; }
     /// <summary>IORING_FEAT_* bits this kernel reported.</summary>
     public uint Features { get; }
     /// <summary>How many io_uring_enter(2) calls this ring made: the only system calls its requests cost.</summary>
@@ -130,8 +133,18 @@ public sealed unsafe class IoUring : IDisposable
         uint cq = completionEntries ?? entries * 4;
         if (cq < entries || cq > 65536 || !uint.IsPow2(cq))
             throw new ArgumentOutOfRangeException(nameof(completionEntries), cq, $"Completion entries must be a power of two from {entries} (the submission entries) to 65536.");
-        var p = new io_uring_params { flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL, cq_entries = cq };
+        // COOP_TASKRUN: a completion the network stack posts from another CPU (a packet's softirq, on loopback the
+        // client's own thread) queues task work for this ring's thread without an IPI to interrupt it if it is running:
+        // the work runs at its next system call, or wakes it if it sleeps. Without the flag, IoUringAccept under wrk
+        // took 0.52 IPIs per Connection: close request (0.06 with it) and answered 4-15 % fewer requests.
+        // A kernel older than 5.19 refuses the flag with EINVAL: the ring is then made without it.
+        var p = new io_uring_params { flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN, cq_entries = cq };
         int fd = io_uring_setup(entries, &p);
+        if (fd < 0 && Sys.Errno == EINVAL)
+        {
+            p = new io_uring_params { flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL, cq_entries = cq };
+            fd = io_uring_setup(entries, &p);
+        }
         if (fd < 0) throw SetupFailure(Sys.Errno);
         return new IoUring(new Fd(fd), p);
     }
