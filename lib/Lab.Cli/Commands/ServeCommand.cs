@@ -44,15 +44,16 @@ public static class ServeCommand
                 var spin = parse.GetValue(workerSpin);
                 var a = parse.GetValue(address)!;
                 var ep = a.Contains('[') || a.Count(c => c == ':') < 2 ? a : $"[{a}]";
-                server = TopologyCatalog.Create(parse.GetValue(topology)!, new TopologyOptions
+                var options = new TopologyOptions
                 {
                     Address = $"{ep}:{parse.GetValue(port)}",
                     Workers = parse.GetValue(workers),
                     Backlog = parse.GetValue(backlog),
                     RequestEvents = false,
                     EmfilePolicy = policy,
-                    WorkerSpin = spin is double us ? TimeSpan.FromMicroseconds(us) : new TopologyOptions().WorkerSpin,
-                }, parse.GetValue(variant));
+                };
+                if (spin is double us) options = options with { WorkerSpin = TimeSpan.FromMicroseconds(us) };
+                server = TopologyCatalog.Create(parse.GetValue(topology)!, options, parse.GetValue(variant));
                 if (spin is not null && server is not RequestDispatch)
                 {
                     server.Dispose();
