@@ -121,7 +121,7 @@ public class IoUringTests
     public void RingsAreMadeSoACompletionDoesNotInterruptTheirThread()
     {
         // Without COOP_TASKRUN every completion the network posts from another CPU sends the ring's thread an IPI if it
-        // is running: IoUringAccept took 0.52 IPIs per Connection: close request and answered 4-15 % fewer (bench/README.md).
+        // is running: IoUringAccept took 0.52 IPIs per Connection: close request and answered up to 13 % fewer (bench/README.md).
         using var ring = IoUring.Create(8);
         Assert.True(Environment.OSVersion.Version < new Version(5, 19) || (ring.SetupFlags & io_uring.IORING_SETUP_COOP_TASKRUN) != 0,
             $"setup flags 0x{ring.SetupFlags:x}: IORING_SETUP_COOP_TASKRUN missing on Linux {Environment.OSVersion.Version}");
