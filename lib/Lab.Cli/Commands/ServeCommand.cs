@@ -22,11 +22,12 @@ public static class ServeCommand
         var duration = new Option<double?>("--duration", "-d") { Description = "Stop after this many seconds (default: until Ctrl+C)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only the start and final summary." };
         var workerSpin = new Option<double?>("--worker-spin") { Description = "request-dispatch: microseconds an idle worker polls for its next request before it sleeps (0: sleep at once; default 20)." };
+        var sharedCores = new Option<bool>("--shared-cores") { Description = "request-dispatch: leave the dispatcher and the workers to the scheduler (by default the dispatcher has the first CPU to itself, as RAMCloud's has a core)." };
         var emfile = new Option<string>("--emfile") { Description = "What running out of descriptors does (accept4's EMFILE, or fewer than 16 left free for the .NET runtime): reserve-fd (libuv's spare descriptor: accept and close) or pause (nginx's: stop accepting for 100 ms).", DefaultValueFactory = _ => "reserve-fd" };
 
         var command = new Command("serve", "Run a server topology from the notes until Ctrl+C, printing per-thread counts and the accept queue each second.")
         {
-            topology, variant, workers, address, port, backlog, duration, quiet, emfile, workerSpin,
+            topology, variant, workers, address, port, backlog, duration, quiet, emfile, workerSpin, sharedCores,
         };
         command.SetAction((parse, ct) =>
         {
@@ -53,11 +54,13 @@ public static class ServeCommand
                     EmfilePolicy = policy,
                 };
                 if (spin is double us) options = options with { WorkerSpin = TimeSpan.FromMicroseconds(us) };
+                bool shared = parse.GetValue(sharedCores);
+                if (shared) options = options with { DispatcherCore = false };
                 server = TopologyCatalog.Create(parse.GetValue(topology)!, options, parse.GetValue(variant));
-                if (spin is not null && server is not RequestDispatch)
+                if ((spin is not null || shared) && server is not RequestDispatch)
                 {
                     server.Dispose();
-                    throw new ArgumentException("--worker-spin applies to request-dispatch only: no other model has workers that wait for requests.");
+                    throw new ArgumentException($"{(spin is not null ? "--worker-spin" : "--shared-cores")} applies to request-dispatch only: no other model has a dispatcher and workers that wait for requests.");
                 }
                 server.Start();
             }
@@ -69,7 +72,9 @@ public static class ServeCommand
             using var stop = new CtrlC(ct); // Ctrl+C ends the run and prints the summary
             using (server)
             {
-                output.WriteLine($"{server.Name} listening on {server.Url} ({server.Metrics.Workers.Count} threads). Ctrl+C stops.");
+                var cores = server is RequestDispatch { DispatcherCpus.Count: > 0 } rd
+                    ? $"; dispatcher on CPU {string.Join(",", rd.DispatcherCpus)}, workers on CPU {string.Join(",", rd.WorkerCpus)}" : "";
+                output.WriteLine($"{server.Name} listening on {server.Url} ({server.Metrics.Workers.Count} threads{cores}). Ctrl+C stops.");
                 var limit = parse.GetValue(duration) is double s ? TimeSpan.FromSeconds(Math.Clamp(s, 0, 86_400)) : Timeout.InfiniteTimeSpan;
                 var clock = Stopwatch.StartNew();
                 long lastRequests = 0;

@@ -39,9 +39,20 @@ public sealed class RequestDispatch : Topology
     /// <inheritdoc/>
     public override string Name => nameof(RequestDispatch);
 
+    /// <summary>
+    /// The CPUs the dispatcher may run on: the first CPU the process may use, when <see cref="TopologyOptions.DispatcherCore"/>
+    /// is on and there are two or more (empty before start, or when the threads are left to the scheduler).
+    /// </summary>
+    public IReadOnlyList<int> DispatcherCpus { get; private set; } = [];
+
+    /// <summary>The CPUs the workers may run on: the others (empty when the threads are left to the scheduler).</summary>
+    public IReadOnlyList<int> WorkerCpus { get; private set; } = [];
+
     /// <inheritdoc/>
     protected override void StartCore()
     {
+        var allowed = CpuAffinity.Of();
+        if (Options.DispatcherCore && allowed.Length >= 2) (DispatcherCpus, WorkerCpus) = ([allowed[0]], allowed[1..]);
         _listener = OpenListener(Endpoint);
         LocalEndPoint = _listener.LocalEndPoint;
         _dispatcher = new Dispatcher(this, NewCounters("disp", WorkerRole.Dispatcher));
@@ -53,7 +64,12 @@ public sealed class RequestDispatch : Topology
         }
         foreach (var w in _workers) StartThread(w.Counters.Name, w.Run);
         _dispatcher.WatchListener(_listener);
-        StartThread("disp", _dispatcher.Run);
+        StartThread("disp", () => { Confine(DispatcherCpus); _dispatcher.Run(); });
+    }
+
+    static void Confine(IReadOnlyList<int> cpus)
+    {
+        if (cpus.Count > 0) CpuAffinity.Confine(cpus);
     }
 
     /// <inheritdoc/>
@@ -120,6 +136,7 @@ public sealed class RequestDispatch : Topology
 
         public void Run()
         {
+            Confine(owner.WorkerCpus);
             Counters.Begin();
             while (!owner.Stopping)
             {

@@ -137,6 +137,34 @@ public class TopologyBehaviourTests
 
     static double OnCpuMs(int tid) => double.Parse(File.ReadAllText($"/proc/self/task/{tid}/schedstat").Split(' ')[0]) / 1e6;
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void RequestDispatchKeepsTheFirstCpuForItsDispatcher(bool dispatcherCore)
+    {
+        var allowed = CpuAffinity.Of();
+        using var t = (RequestDispatch)Started(o => new RequestDispatch(o), Small(2) with { DispatcherCore = dispatcherCore });
+        // A thread's id is published after it confined itself, so once all three are there, their sets are final.
+        Assert.True(Eventually.Holds(() => t.Metrics.Workers.All(w => w.ThreadId != 0)));
+        var disp = CpuAffinity.Of(Assert.Single(Role(t, WorkerRole.Dispatcher)).ThreadId);
+        var workers = Role(t, WorkerRole.Worker).Select(w => CpuAffinity.Of(w.ThreadId)).ToList();
+        if (dispatcherCore && allowed.Length >= 2)
+        {
+            Assert.Equal([allowed[0]], disp);
+            Assert.All(workers, w => Assert.Equal(allowed[1..], w));
+            Assert.Equal([allowed[0]], t.DispatcherCpus);
+            Assert.Equal(allowed[1..], t.WorkerCpus);
+        }
+        else
+        {
+            Assert.Equal(allowed, disp);
+            Assert.All(workers, w => Assert.Equal(allowed, w));
+            Assert.Empty(t.DispatcherCpus);
+        }
+        using var c = new TestClient(t.LocalEndPoint);
+        Assert.Equal(200, c.Get().Status);
+    }
+
     [Fact]
     public void WorkerSpinOutOfRangeIsNamed()
     {
