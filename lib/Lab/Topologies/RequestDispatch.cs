@@ -25,7 +25,10 @@ namespace Lab.Topologies;
 /// sleeps in epoll_wait (RAMCloud's dispatch thread never sleeps). Each way a hand-off makes a system call only when the
 /// other side sleeps: the dispatcher wakes a worker only if its flag is up, and a worker writes the dispatcher's eventfd
 /// only if the dispatcher is (about to be) in epoll_wait. The dispatcher collects finished requests before every wait,
-/// so under load the answers go out in batches with no system call per hand-off.
+/// so under load the answers go out in batches with no system call per hand-off. As RAMCloud's dispatch thread has a
+/// core, the dispatcher runs on the first CPU the process may use and the workers on the others
+/// (<see cref="TopologyOptions.DispatcherCore"/>): a worker woken on the dispatcher's CPU would preempt the one thread
+/// that bounds the rate.
 /// </remarks>
 public sealed class RequestDispatch : Topology
 {

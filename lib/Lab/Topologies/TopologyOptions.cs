@@ -92,7 +92,7 @@ public sealed record TopologyOptions
     /// <see cref="RequestDispatch"/> only: the dispatcher runs on the first CPU this process may use and the workers on
     /// the others, as RAMCloud gives its dispatch thread a core of its own. The dispatcher bounds the rate, and a worker
     /// woken on its CPU would preempt it: on the 2-core lab machine, with the two cores shared, the dispatcher was
-    /// preempted about 36,000 times a second under wrk, 20,000 of them by its own workers (bench/README.md). Defaults to
+    /// preempted about 27,000 times a second under wrk, 18,500 of them by its own workers (bench/README.md). Defaults to
     /// true; it does nothing when the process may use one CPU only. False leaves every thread to the scheduler.
     /// </summary>
     public bool DispatcherCore { get; init; } = true;
