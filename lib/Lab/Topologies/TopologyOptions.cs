@@ -93,7 +93,9 @@ public sealed record TopologyOptions
     /// the others, as RAMCloud gives its dispatch thread a core of its own. The dispatcher bounds the rate, and a worker
     /// woken on its CPU would preempt it: on the 2-core lab machine, with the two cores shared, the dispatcher was
     /// preempted about 27,000 times a second under wrk, 18,500 of them by its own workers (bench/README.md). Defaults to
-    /// true; it does nothing when the process may use one CPU only. False leaves every thread to the scheduler.
+    /// true; it does nothing when the process may use one CPU only. False leaves every thread to the scheduler. The price:
+    /// a confined dispatcher cannot move away from other load on its CPU (chapter 09 flips it beside stress-ng, where
+    /// keeping the core answered less).
     /// </summary>
     public bool DispatcherCore { get; init; } = true;
 
