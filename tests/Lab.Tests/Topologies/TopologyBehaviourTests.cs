@@ -161,8 +161,32 @@ public class TopologyBehaviourTests
             Assert.All(workers, w => Assert.Equal(allowed, w));
             Assert.Empty(t.DispatcherCpus);
         }
-        using var c = new TestClient(t.LocalEndPoint);
-        Assert.Equal(200, c.Get().Status);
+        Parallel(4, _ =>
+        {
+            using var c = new TestClient(t.LocalEndPoint);
+            for (int i = 0; i < 50; i++) Assert.Equal(200, c.Get().Status);
+        });
+        // Only the topology's own threads are narrowed: not the thread that started it, nor any other. (A Linux thread
+        // inherits its creator's set, but a thread .NET starts did not here: one started from disp had the full set.)
+        // This collection runs alone, so every other thread of the process must still have the full set.
+        var own = t.Metrics.Workers.Select(w => w.ThreadId).ToHashSet();
+        var narrowed = Directory.GetDirectories("/proc/self/task")
+            .Select(dir => int.Parse(Path.GetFileName(dir)))
+            .Where(tid => !own.Contains(tid))
+            .Select(tid => (tid, name: TryRead($"/proc/self/task/{tid}/comm"), cpus: TryAffinity(tid)))
+            .Where(th => th.cpus is not null && !th.cpus.SequenceEqual(allowed))
+            .ToList();
+        Assert.True(narrowed.Count == 0, string.Join("; ", narrowed.Select(th => $"{th.tid} {th.name}: {string.Join(",", th.cpus!)}")));
+    }
+
+    static string? TryRead(string path)
+    {
+        try { return File.ReadAllText(path).Trim(); } catch (IOException) { return null; }
+    }
+
+    static int[]? TryAffinity(int tid)
+    {
+        try { return CpuAffinity.Of(tid); } catch (SyscallException) { return null; } // the thread ended meanwhile
     }
 
     [Fact]
